@@ -1,0 +1,136 @@
+//! Front ends: the `stockade` command line (clap) and the bubblewrap-compatible one.
+
+pub mod bwrap;
+pub mod run;
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::error::{self, EXIT_SETUP};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stockade",
+    version,
+    about = "A rootless sandbox for Linux",
+    long_about = "stockade runs a command in a rootless sandbox: new user, mount, pid, net, uts and \
+ipc namespaces, a fresh tmpfs root with read-only host binds, no capabilities, no_new_privs, \
+Landlock and a seccomp allowlist taken from a named profile.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a sandbox
+    Run(run::RunArgs),
+    /// Run with bubblewrap's command line (same options, same semantics)
+    #[command(disable_help_flag = true)]
+    Bwrap {
+        /// bubblewrap options and the command
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// List, show and check profiles
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// List seccomp syscall groups and show their members
+    #[command(subcommand)]
+    Seccomp(SeccompCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// List the profiles stockade can find: name, origin and description
+    List,
+    /// Print a profile fully merged, as TOML that `profile check` accepts
+    Show {
+        /// Profile name or path
+        name: String,
+    },
+    /// Check a profile file and report the first error with file:line:column
+    Check {
+        /// Path of the profile file
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SeccompCommand {
+    /// List the syscall groups and their descriptions
+    List,
+    /// Show the syscalls of a group, expanded
+    Show {
+        /// A group name such as @file-system
+        group: String,
+    },
+}
+
+/// The clap command, for help and the man page.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses `argv` and runs what it asks. Returns the process exit status.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let matches = match command().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return report_clap_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return report_clap_error(e),
+    };
+    let result = match cli.command {
+        Command::Run(args) => {
+            let run_matches = matches
+                .subcommand_matches("run")
+                .expect("clap matched the run subcommand");
+            run::execute(args, run_matches)
+        }
+        Command::Bwrap { args } => {
+            let mut full = vec![OsString::from("bwrap")];
+            full.extend(args);
+            return bwrap::main(full);
+        }
+        Command::Profile(cmd) => crate::profile::command(cmd),
+        Command::Seccomp(cmd) => crate::syscalls::command(cmd),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("stockade: {}", error::one_line(&err));
+            error::status_of(&err)
+        }
+    }
+}
+
+/// clap's errors are several lines; the user gets the first one, and status 125 so that a
+/// typo in a flag is never mistaken for the command's own failure.
+fn report_clap_error(err: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            EXIT_SETUP
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("stockade: {first} (see --help)");
+            EXIT_SETUP
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! `stockade run`: flags on top of a profile (the `default` one when none is named).
+//!
+//! Filesystem flags are applied in the order given, after the profile's own operations, so
+//! the flags are read back from clap with their positions rather than field by field.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgMatches, Args};
+
+use crate::error::Failure;
+use crate::plan::{BindMode, EnvOp, FsOp, NetMode, Plan, Seccomp};
+
+#[derive(Args, Debug, Default)]
+#[command(
+    about = "Run a command in a sandbox",
+    after_help = "Filesystem options apply in the order given, after the profile's. \
+Exit status: the command's; 128+N when it was killed by signal N; 125 when setup failed; \
+126 when the command cannot be executed; 127 when it is not found."
+)]
+pub struct RunArgs {
+    /// Profile to start from: a name (looked up in ~/.config, /etc, then built in) or a path
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Bind SRC read-only (recursively) at DEST
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub ro_bind: Vec<PathBuf>,
+    /// Like --ro-bind, skipped when SRC does not exist
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub ro_bind_try: Vec<PathBuf>,
+    /// Bind SRC read-write at DEST
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub bind: Vec<PathBuf>,
+    /// Like --bind, skipped when SRC does not exist
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub bind_try: Vec<PathBuf>,
+    /// Bind SRC read-write at DEST with device nodes usable
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub dev_bind: Vec<PathBuf>,
+    /// Like --dev-bind, skipped when SRC does not exist
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub dev_bind_try: Vec<PathBuf>,
+    /// Mount a fresh tmpfs at DEST
+    #[arg(long, value_name = "DEST", action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub tmpfs: Vec<PathBuf>,
+    /// Create an empty directory DEST
+    #[arg(long, value_name = "DEST", action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub dir: Vec<PathBuf>,
+    /// Create a symbolic link DEST pointing to TARGET
+    #[arg(long, num_args = 2, value_names = ["TARGET", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub symlink: Vec<PathBuf>,
+    /// Mount a procfs for the sandbox at DEST
+    #[arg(long, value_name = "DEST", action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub proc: Vec<PathBuf>,
+    /// Mount a minimal /dev at DEST
+    #[arg(long, value_name = "DEST", action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub dev: Vec<PathBuf>,
+    /// Make DEST (and its submounts) read-only
+    #[arg(long, value_name = "DEST", action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    pub remount_ro: Vec<PathBuf>,
+
+    /// The uid inside the sandbox (default: the caller's)
+    #[arg(long, value_name = "N", help_heading = "Identity")]
+    pub uid: Option<u32>,
+    /// The gid inside the sandbox (default: the caller's)
+    #[arg(long, value_name = "N", help_heading = "Identity")]
+    pub gid: Option<u32>,
+    /// The hostname inside the sandbox
+    #[arg(long, value_name = "NAME", help_heading = "Identity")]
+    pub hostname: Option<String>,
+
+    /// Working directory inside (default: the caller's when it exists inside, else /)
+    #[arg(long, value_name = "DIR", help_heading = "Environment")]
+    pub chdir: Option<PathBuf>,
+    /// Set an environment variable
+    #[arg(long, num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append, help_heading = "Environment")]
+    pub setenv: Vec<OsString>,
+    /// Remove an environment variable
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "Environment")]
+    pub unsetenv: Vec<OsString>,
+    /// Start from an empty environment
+    #[arg(long, help_heading = "Environment")]
+    pub clearenv: bool,
+
+    /// Network: none (private, loopback only), host, or pasta (user-mode)
+    #[arg(long, value_name = "MODE", value_parser = ["none", "host", "pasta"], help_heading = "Network")]
+    pub net: Option<String>,
+    /// Keep the host's network (same as --net host)
+    #[arg(long, help_heading = "Network")]
+    pub share_net: bool,
+
+    /// Pass this file descriptor to the command (all others but 0, 1, 2 are closed)
+    #[arg(long, value_name = "N", action = clap::ArgAction::Append, help_heading = "Process")]
+    pub keep_fd: Vec<i32>,
+    /// Keep the caller's session and terminal (allows TIOCSTI injection when seccomp is off)
+    #[arg(long, help_heading = "Process")]
+    pub keep_session: bool,
+    /// Let the sandbox outlive stockade's caller
+    #[arg(long, help_heading = "Process")]
+    pub no_die_with_parent: bool,
+
+    /// seccomp filter: on (the profile's allowlist) or off (debugging only)
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"], help_heading = "Confinement")]
+    pub seccomp: Option<String>,
+    /// Landlock rules: on (the profile's) or off (debugging only)
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"], help_heading = "Confinement")]
+    pub landlock: Option<String>,
+
+    /// Print the launch plan and exit without creating anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Report skipped rules and other details on stderr
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print how long each launch stage took, on stderr
+    #[arg(long)]
+    pub timings: bool,
+
+    /// The command to run and its arguments
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Runs `stockade run`: builds the plan, then prints or launches it.
+pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
+    let plan = build_plan(&args, matches)?;
+    if args.dry_run {
+        use std::io::Write;
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = write!(std::io::stdout(), "{plan}");
+        return Ok(0);
+    }
+    crate::sandbox::launch(&plan)
+}
+
+/// The plan for a `stockade run` command line: the profile's, then the flags on top.
+pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
+    if args.command.is_empty() {
+        bail!(Failure::setup("run: missing command (give it after --)"));
+    }
+    let profile = args.profile.as_deref().unwrap_or("default");
+    let mut plan = crate::profile::plan_for(profile, args.verbose)?;
+    plan.fs.extend(ordered_fs_ops(matches)?);
+    apply_identity(args, &mut plan);
+    apply_environment(args, matches, &mut plan)?;
+    apply_network(args, &mut plan);
+    apply_process(args, &mut plan)?;
+    apply_confinement(args, &mut plan);
+    plan.argv = args.command.clone();
+    Ok(plan)
+}
+
+/// Parses a full `stockade run ...` argument vector into a plan (tests and fuzzing).
+pub fn plan_from_argv(argv: &[OsString]) -> Result<Plan> {
+    let matches = super::command()
+        .try_get_matches_from(argv)
+        .map_err(|e| Failure::setup(e.to_string().lines().next().unwrap_or("").to_string()))?;
+    let run = matches
+        .subcommand_matches("run")
+        .context("not a run command line")?;
+    let args = <RunArgs as clap::FromArgMatches>::from_arg_matches(run)?;
+    build_plan(&args, run)
+}
+
+/// The filesystem flags as they were given, in command-line order.
+fn ordered_fs_ops(m: &ArgMatches) -> Result<Vec<FsOp>> {
+    let mut ops: Vec<(usize, FsOp)> = Vec::new();
+    let binds = [
+        ("ro_bind", BindMode::ReadOnly, false),
+        ("ro_bind_try", BindMode::ReadOnly, true),
+        ("bind", BindMode::ReadWrite, false),
+        ("bind_try", BindMode::ReadWrite, true),
+        ("dev_bind", BindMode::Dev, false),
+        ("dev_bind_try", BindMode::Dev, true),
+    ];
+    for (id, mode, optional) in binds {
+        for (index, pair) in pairs(m, id) {
+            ops.push((
+                index,
+                FsOp::Bind {
+                    src: pair.0,
+                    dest: pair.1,
+                    mode,
+                    optional,
+                },
+            ));
+        }
+    }
+    for (index, (target, dest)) in pairs(m, "symlink") {
+        ops.push((index, FsOp::Symlink { target, dest }));
+    }
+    let singles: [(&str, fn(PathBuf) -> FsOp); 5] = [
+        ("tmpfs", |dest| FsOp::Tmpfs {
+            dest,
+            size: None,
+            mode: None,
+        }),
+        ("dir", |dest| FsOp::Dir { dest, mode: None }),
+        ("proc", |dest| FsOp::Proc { dest }),
+        ("dev", |dest| FsOp::Dev { dest }),
+        ("remount_ro", |dest| FsOp::RemountRo { dest }),
+    ];
+    for (id, make) in singles {
+        for (index, dest) in indexed_values(m, id) {
+            ops.push((index, make(dest)));
+        }
+    }
+    ops.sort_by_key(|(index, _)| *index);
+    for (_, op) in &ops {
+        check_destination(op)?;
+    }
+    Ok(ops.into_iter().map(|(_, op)| op).collect())
+}
+
+/// Destinations are paths inside the new root: relative ones are ambiguous, and `..` could only
+/// be meant to climb out of it.
+pub fn check_destination(op: &FsOp) -> Result<()> {
+    let dest = op.dest();
+    if !dest.is_absolute() {
+        bail!(Failure::setup(format!(
+            "destination {} must be an absolute path inside the sandbox",
+            dest.display()
+        )));
+    }
+    if dest
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        bail!(Failure::setup(format!(
+            "destination {} contains '..', which would leave the new root",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+fn indexed_values<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> Vec<(usize, T)> {
+    match (m.indices_of(id), m.get_many::<T>(id)) {
+        (Some(indices), Some(values)) => indices.zip(values.cloned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Two-valued flags arrive as a flat list; pair them and keep the first value's position.
+fn pairs<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> Vec<(usize, (T, T))> {
+    let flat = indexed_values::<T>(m, id);
+    flat.chunks_exact(2)
+        .map(|c| (c[0].0, (c[0].1.clone(), c[1].1.clone())))
+        .collect()
+}
+
+fn apply_identity(args: &RunArgs, plan: &mut Plan) {
+    if args.uid.is_some() {
+        plan.uid = args.uid;
+    }
+    if args.gid.is_some() {
+        plan.gid = args.gid;
+    }
+    if let Some(host) = &args.hostname {
+        plan.hostname = Some(host.clone());
+    }
+}
+
+fn apply_environment(args: &RunArgs, m: &ArgMatches, plan: &mut Plan) -> Result<()> {
+    if args.clearenv {
+        plan.env.clear = true;
+        plan.env.ops.clear();
+    }
+    let mut ops: Vec<(usize, EnvOp)> = pairs::<OsString>(m, "setenv")
+        .into_iter()
+        .map(|(i, (k, v))| (i, EnvOp::Set(k, v)))
+        .collect();
+    ops.extend(
+        indexed_values::<OsString>(m, "unsetenv")
+            .into_iter()
+            .map(|(i, k)| (i, EnvOp::Unset(k))),
+    );
+    ops.sort_by_key(|(i, _)| *i);
+    for (_, op) in &ops {
+        let name = match op {
+            EnvOp::Set(k, _) | EnvOp::Unset(k) => k,
+        };
+        if name.is_empty() || name.to_string_lossy().contains('=') {
+            bail!(Failure::setup(format!(
+                "--setenv/--unsetenv: invalid variable name {:?}",
+                name
+            )));
+        }
+    }
+    plan.env.ops.extend(ops.into_iter().map(|(_, op)| op));
+    if let Some(dir) = &args.chdir {
+        plan.chdir = Some(dir.clone());
+    }
+    Ok(())
+}
+
+fn apply_network(args: &RunArgs, plan: &mut Plan) {
+    if args.share_net {
+        plan.net = NetMode::Host;
+    }
+    match args.net.as_deref() {
+        Some("host") => plan.net = NetMode::Host,
+        Some("none") => plan.net = NetMode::None,
+        Some("pasta") => {
+            plan.net = NetMode::Pasta {
+                publish: Vec::new(),
+            }
+        }
+        _ => {}
+    }
+    plan.namespaces.net = plan.net != NetMode::Host;
+}
+
+fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
+    for &fd in &args.keep_fd {
+        if fd < 0 || !fd_is_open(fd) {
+            bail!(Failure::setup(format!(
+                "--keep-fd {fd}: not an open file descriptor"
+            )));
+        }
+        plan.process.keep_fds.push(fd);
+    }
+    if args.keep_session {
+        plan.process.new_session = false;
+    }
+    if args.no_die_with_parent {
+        plan.process.die_with_parent = false;
+    }
+    plan.process.verbose |= args.verbose;
+    plan.process.timings |= args.timings;
+    Ok(())
+}
+
+fn apply_confinement(args: &RunArgs, plan: &mut Plan) {
+    if args.seccomp.as_deref() == Some("off") {
+        eprintln!("stockade: warning: --seccomp off: the sandbox runs without a syscall filter");
+        plan.seccomp = Seccomp::Off;
+    }
+    if args.landlock.as_deref() == Some("off") {
+        eprintln!("stockade: warning: --landlock off: the sandbox runs without Landlock rules");
+        plan.landlock = None;
+    }
+}
+
+pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor table; no memory is passed.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}

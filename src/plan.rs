@@ -1,0 +1,637 @@
+//! The launch plan: the one data model that every front end (`stockade run` flags, named
+//! profiles, the bubblewrap-compatible command line) produces and the executor consumes.
+//!
+//! A plan is plain data. Building one never touches the kernel, so most behaviour can be tested
+//! by comparing plans, and `--dry-run` can print exactly what a launch would do.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which namespaces the sandbox gets. The user namespace is always created by `stockade run`;
+/// the bwrap front end may leave it out only when the caller already has the privileges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespaces {
+    pub user: bool,
+    pub mount: bool,
+    pub pid: bool,
+    pub net: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub cgroup: bool,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces {
+            user: true,
+            mount: true,
+            pid: true,
+            net: true,
+            uts: true,
+            ipc: true,
+            cgroup: false,
+        }
+    }
+}
+
+/// How a bind mount is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindMode {
+    /// Read-only, recursively (submounts too), nodev, nosuid.
+    ReadOnly,
+    /// Read-write, nodev, nosuid.
+    ReadWrite,
+    /// Read-write with device nodes usable (for `/dev` entries).
+    Dev,
+}
+
+/// One filesystem operation, applied in order inside the new root.
+/// Destinations are absolute paths inside the sandbox; sources are host paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FsOp {
+    /// Bind-mount host `src` onto `dest`. With `optional`, a missing `src` skips the operation.
+    Bind {
+        src: PathBuf,
+        dest: PathBuf,
+        mode: BindMode,
+        optional: bool,
+    },
+    /// Bind-mount whatever the open file descriptor `fd` refers to (bwrap `--bind-fd`).
+    BindFd {
+        fd: i32,
+        dest: PathBuf,
+        read_only: bool,
+    },
+    /// A fresh tmpfs. `size` in bytes, `mode` defaults to 0755.
+    Tmpfs {
+        dest: PathBuf,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+    /// An empty directory (and its parents).
+    Dir { dest: PathBuf, mode: Option<u32> },
+    /// A symbolic link `dest -> target`.
+    Symlink { target: PathBuf, dest: PathBuf },
+    /// A procfs for the sandbox's pid namespace.
+    Proc { dest: PathBuf },
+    /// A minimal /dev: null, zero, full, random, urandom, tty, devpts with ptmx, shm, fd links.
+    Dev { dest: PathBuf },
+    /// A POSIX message queue filesystem.
+    Mqueue { dest: PathBuf },
+    /// Make an existing mount read-only (recursively).
+    RemountRo { dest: PathBuf },
+    /// A regular file filled from an fd (bwrap `--file`), or a bind of such data
+    /// (`--bind-data` / `--ro-bind-data`).
+    Data {
+        fd: i32,
+        dest: PathBuf,
+        mode: Option<u32>,
+        bind: Option<bool>,
+    },
+    /// A regular file with literal contents, from a profile (`[[fs]] type = "file"`).
+    File {
+        dest: PathBuf,
+        contents: Vec<u8>,
+        mode: Option<u32>,
+    },
+    /// Change permissions of an existing path in the sandbox (bwrap `--chmod`).
+    Chmod { dest: PathBuf, mode: u32 },
+    /// A rootless overlayfs. `upper == None` means a read-only overlay; `tmp_upper` keeps
+    /// the upper layer in an invisible tmpfs (bwrap `--tmp-overlay`).
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: Option<PathBuf>,
+        work: Option<PathBuf>,
+        tmp_upper: bool,
+        dest: PathBuf,
+    },
+}
+
+impl FsOp {
+    /// The sandbox path this operation creates or changes.
+    pub fn dest(&self) -> &std::path::Path {
+        match self {
+            FsOp::Bind { dest, .. }
+            | FsOp::BindFd { dest, .. }
+            | FsOp::Tmpfs { dest, .. }
+            | FsOp::Dir { dest, .. }
+            | FsOp::Symlink { dest, .. }
+            | FsOp::Proc { dest }
+            | FsOp::Dev { dest }
+            | FsOp::Mqueue { dest }
+            | FsOp::RemountRo { dest }
+            | FsOp::Data { dest, .. }
+            | FsOp::File { dest, .. }
+            | FsOp::Chmod { dest, .. }
+            | FsOp::Overlay { dest, .. } => dest,
+        }
+    }
+}
+
+/// One change to the command's environment, applied in order after `clear`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvOp {
+    Set(OsString, OsString),
+    Unset(OsString),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvPlan {
+    /// Start from an empty environment instead of the caller's.
+    pub clear: bool,
+    pub ops: Vec<EnvOp>,
+}
+
+/// The network the sandbox sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NetMode {
+    /// A private network namespace with only `lo`, which is brought up.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+    /// A private namespace connected through `pasta` (user-mode networking).
+    Pasta { publish: Vec<String> },
+}
+
+/// What happens when the seccomp filter meets a syscall that is not on the allowlist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DenyAction {
+    /// ENOSYS, so that programs fall back from syscalls they think the kernel lacks.
+    #[default]
+    Enosys,
+    Eperm,
+    Kill,
+}
+
+/// A seccomp policy as names: the front ends resolve groups and check names; the `seccomp`
+/// stage turns it into BPF for the running architecture.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeccompPolicy {
+    /// Syscall names allowed without argument checks (groups already expanded).
+    pub allow: Vec<String>,
+    /// Syscalls denied with EPERM explicitly (take precedence over `allow`).
+    pub deny_eperm: Vec<String>,
+    /// What unlisted syscalls get.
+    pub default_action: DenyAction,
+    /// Allow clone/unshare with namespace flags (nested sandboxes).
+    pub allow_namespaces: bool,
+    /// Socket address families allowed (AF_* numbers).
+    pub socket_families: Vec<i32>,
+}
+
+/// Where the seccomp filter comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// No filter (`--seccomp off`, or bwrap without `--seccomp`).
+    #[default]
+    Off,
+    /// A filter built from a named allowlist.
+    Policy(SeccompPolicy),
+    /// Pre-compiled classic BPF programs read from fds (bwrap `--seccomp` / `--add-seccomp-fd`).
+    Fds(Vec<i32>),
+}
+
+/// A Landlock path rule, resolved inside the new root after pivot_root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandlockPath {
+    pub path: PathBuf,
+    pub access: LandlockAccess,
+    /// Skip silently when the path does not exist in the sandbox.
+    pub optional: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LandlockAccess {
+    ReadOnly,
+    ReadWrite,
+    /// Read and execute.
+    Execute,
+    /// Read, write and execute.
+    Full,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LandlockPolicy {
+    pub paths: Vec<LandlockPath>,
+    /// TCP ports the sandbox may bind; `None` leaves binding unrestricted.
+    pub tcp_bind: Option<Vec<u16>>,
+    /// TCP ports the sandbox may connect to; `None` leaves connecting unrestricted.
+    pub tcp_connect: Option<Vec<u16>>,
+    /// Scope abstract unix sockets to the sandbox (ABI 6).
+    pub scope_abstract_unix: bool,
+    /// Scope signals to the sandbox (ABI 6).
+    pub scope_signals: bool,
+    /// A right the kernel cannot enforce is a setup error instead of a warning.
+    pub required: bool,
+}
+
+/// Resource limits applied before exec.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// setrlimit(2) resource name (as, core, cpu, ...) with soft and hard values.
+    pub rlimits: Vec<(String, u64, u64)>,
+    /// Wall-clock limit in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Grace period between SIGTERM and SIGKILL after a timeout.
+    pub kill_after_ms: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpus: Option<f64>,
+}
+
+/// How the sandbox's processes are run and watched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessOptions {
+    /// Kill the sandbox when stockade's parent dies.
+    pub die_with_parent: bool,
+    /// setsid() before exec, so the command has no controlling terminal (TIOCSTI defence).
+    pub new_session: bool,
+    /// Exec the command as PID 1 instead of running it under stockade's init.
+    pub as_pid_1: bool,
+    /// Descriptors passed to the command; every other one except 0, 1, 2 is closed.
+    pub keep_fds: Vec<i32>,
+    /// Close inherited descriptors not in `keep_fds` (bwrap mode turns this off).
+    pub close_fds: bool,
+    /// Write the JSON status object to this fd (bwrap `--json-status-fd`).
+    pub json_status_fd: Option<i32>,
+    /// Write bwrap's info JSON to this fd.
+    pub info_fd: Option<i32>,
+    /// Wait for this fd to be readable (or closed) before exec (bwrap `--block-fd`).
+    pub block_fd: Option<i32>,
+    /// Wait on this fd before the user namespace is set up (bwrap `--userns-block-fd`).
+    pub userns_block_fd: Option<i32>,
+    /// Leave this fd open in the sandbox so it is closed when the sandbox ends (bwrap `--sync-fd`).
+    pub sync_fd: Option<i32>,
+    /// Hold a lock on this sandbox path for the life of the sandbox (bwrap `--lock-file`).
+    pub lock_files: Vec<PathBuf>,
+    /// Print how long each stage took.
+    pub timings: bool,
+    /// Report skipped rules and other details on stderr.
+    pub verbose: bool,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            die_with_parent: true,
+            new_session: true,
+            as_pid_1: false,
+            keep_fds: Vec::new(),
+            close_fds: true,
+            json_status_fd: None,
+            info_fd: None,
+            block_fd: None,
+            userns_block_fd: None,
+            sync_fd: None,
+            lock_files: Vec::new(),
+            timings: false,
+            verbose: false,
+        }
+    }
+}
+
+/// Everything a launch will do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub namespaces: Namespaces,
+    /// The uid and gid the command sees inside; `None` keeps the caller's.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Filesystem operations in the order they are applied.
+    pub fs: Vec<FsOp>,
+    /// Make the root tmpfs read-only once the operations are applied.
+    pub root_read_only: bool,
+    pub env: EnvPlan,
+    /// Working directory inside; `None` means the caller's when it exists inside, else `/`.
+    pub chdir: Option<PathBuf>,
+    pub hostname: Option<String>,
+    pub net: NetMode,
+    /// Capabilities the command keeps (bwrap `--cap-add`); empty for `stockade run`.
+    pub caps_keep: Vec<String>,
+    pub seccomp: Seccomp,
+    pub landlock: Option<LandlockPolicy>,
+    pub limits: Limits,
+    pub process: ProcessOptions,
+    /// The command and its arguments.
+    pub argv: Vec<OsString>,
+    /// argv[0] as the command sees it, when different from the program run.
+    pub argv0: Option<OsString>,
+    /// Diagnostics prefix: `stockade` or `bwrap`.
+    pub program_name: &'static str,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            namespaces: Namespaces::default(),
+            uid: None,
+            gid: None,
+            fs: Vec::new(),
+            root_read_only: true,
+            env: EnvPlan::default(),
+            chdir: None,
+            hostname: None,
+            net: NetMode::None,
+            caps_keep: Vec::new(),
+            seccomp: Seccomp::Off,
+            landlock: None,
+            limits: Limits::default(),
+            process: ProcessOptions::default(),
+            argv: Vec::new(),
+            argv0: None,
+            program_name: "stockade",
+        }
+    }
+}
+
+/// The usable default of `stockade run` without filesystem options (and the base of the
+/// `default` profile): the host's /usr read-only with the top-level links as the host has
+/// them, what programs commonly need from /etc, /proc, a minimal /dev, a fresh /tmp.
+pub fn default_fs_ops() -> Vec<FsOp> {
+    let mut ops = vec![ro_bind("/usr", "/usr", false)];
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+        ops.extend(mirror_top_level(top));
+    }
+    for etc in DEFAULT_ETC {
+        ops.push(ro_bind(etc, etc, true));
+    }
+    ops.push(FsOp::Proc {
+        dest: "/proc".into(),
+    });
+    ops.push(FsOp::Dev {
+        dest: "/dev".into(),
+    });
+    ops.push(FsOp::Tmpfs {
+        dest: "/tmp".into(),
+        size: None,
+        mode: Some(0o1777),
+    });
+    ops
+}
+
+/// Files and directories from the host's /etc that ordinary programs read: name service,
+/// the dynamic linker's cache, time zone, TLS roots, and Debian's alternatives (without which
+/// /usr/bin/cc and friends are dangling links).
+pub const DEFAULT_ETC: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/resolv.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/os-release",
+    "/etc/locale.alias",
+    "/etc/mime.types",
+    "/etc/inputrc",
+    "/etc/bash.bashrc",
+    "/etc/profile",
+    "/etc/environment",
+    "/etc/magic",
+    "/etc/gitconfig",
+    "/etc/pki",
+    "/etc/crypto-policies",
+];
+
+pub fn ro_bind(src: &str, dest: &str, optional: bool) -> FsOp {
+    FsOp::Bind {
+        src: src.into(),
+        dest: dest.into(),
+        mode: BindMode::ReadOnly,
+        optional,
+    }
+}
+
+/// /bin, /lib and friends are symlinks into /usr on merged-/usr systems and real directories
+/// elsewhere; reproduce whichever the host has, and nothing when it has neither.
+pub fn mirror_top_level(path: &str) -> Option<FsOp> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path).ok()?;
+        Some(FsOp::Symlink {
+            target,
+            dest: path.into(),
+        })
+    } else if meta.is_dir() {
+        Some(ro_bind(path, path, true))
+    } else {
+        None
+    }
+}
+
+fn show_mode(mode: &Option<u32>) -> String {
+    mode.map(|m| format!(" mode={m:04o}")).unwrap_or_default()
+}
+
+impl fmt::Display for FsOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsOp::Bind {
+                src,
+                dest,
+                mode,
+                optional,
+            } => {
+                let kind = match mode {
+                    BindMode::ReadOnly => "ro-bind",
+                    BindMode::ReadWrite => "bind",
+                    BindMode::Dev => "dev-bind",
+                };
+                let opt = if *optional { "-try" } else { "" };
+                write!(f, "{kind}{opt} {} -> {}", src.display(), dest.display())
+            }
+            FsOp::BindFd {
+                fd,
+                dest,
+                read_only,
+            } => {
+                let kind = if *read_only { "ro-bind-fd" } else { "bind-fd" };
+                write!(f, "{kind} {fd} -> {}", dest.display())
+            }
+            FsOp::Tmpfs { dest, size, mode } => {
+                write!(f, "tmpfs {}{}", dest.display(), show_mode(mode))?;
+                if let Some(size) = size {
+                    write!(f, " size={size}")?;
+                }
+                Ok(())
+            }
+            FsOp::Dir { dest, mode } => write!(f, "dir {}{}", dest.display(), show_mode(mode)),
+            FsOp::Symlink { target, dest } => {
+                write!(f, "symlink {} -> {}", dest.display(), target.display())
+            }
+            FsOp::Proc { dest } => write!(f, "proc {}", dest.display()),
+            FsOp::Dev { dest } => write!(f, "dev {}", dest.display()),
+            FsOp::Mqueue { dest } => write!(f, "mqueue {}", dest.display()),
+            FsOp::RemountRo { dest } => write!(f, "remount-ro {}", dest.display()),
+            FsOp::Data {
+                fd,
+                dest,
+                mode,
+                bind,
+            } => {
+                let kind = match bind {
+                    None => "file",
+                    Some(true) => "ro-bind-data",
+                    Some(false) => "bind-data",
+                };
+                write!(f, "{kind} fd {fd} -> {}{}", dest.display(), show_mode(mode))
+            }
+            FsOp::File {
+                dest,
+                contents,
+                mode,
+            } => write!(
+                f,
+                "file {} ({} bytes){}",
+                dest.display(),
+                contents.len(),
+                show_mode(mode)
+            ),
+            FsOp::Chmod { dest, mode } => write!(f, "chmod {mode:04o} {}", dest.display()),
+            FsOp::Overlay {
+                lower,
+                upper,
+                tmp_upper,
+                dest,
+                ..
+            } => {
+                let lowers: Vec<_> = lower.iter().map(|p| p.display().to_string()).collect();
+                let kind = match (upper, tmp_upper) {
+                    (Some(_), _) => "overlay",
+                    (None, true) => "tmp-overlay",
+                    (None, false) => "ro-overlay",
+                };
+                write!(f, "{kind} {} lower={}", dest.display(), lowers.join(":"))?;
+                if let Some(upper) = upper {
+                    write!(f, " upper={}", upper.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = &self.namespaces;
+        let names: Vec<&str> = [
+            (ns.user, "user"),
+            (ns.mount, "mount"),
+            (ns.pid, "pid"),
+            (ns.net, "net"),
+            (ns.uts, "uts"),
+            (ns.ipc, "ipc"),
+            (ns.cgroup, "cgroup"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+        writeln!(f, "namespaces: {}", names.join(" "))?;
+        let (uid, gid) = (caller_uid(), caller_gid());
+        writeln!(
+            f,
+            "uid_map: {} {uid} 1",
+            self.uid.unwrap_or(uid).to_string()
+        )?;
+        writeln!(f, "gid_map: {} {gid} 1", self.gid.unwrap_or(gid))?;
+        writeln!(f, "setgroups: deny")?;
+        writeln!(f, "network: {:?}", self.net)?;
+        if let Some(host) = &self.hostname {
+            writeln!(f, "hostname: {host}")?;
+        }
+        writeln!(f, "filesystem:")?;
+        writeln!(f, "  tmpfs / (new root)")?;
+        for op in &self.fs {
+            writeln!(f, "  {op}")?;
+        }
+        if self.root_read_only {
+            writeln!(f, "  remount-ro / (new root)")?;
+        }
+        match &self.chdir {
+            Some(dir) => writeln!(f, "chdir: {}", dir.display())?,
+            None => writeln!(
+                f,
+                "chdir: caller's working directory if present inside, else /"
+            )?,
+        }
+        writeln!(
+            f,
+            "environment: {}",
+            if self.env.clear {
+                "cleared"
+            } else {
+                "inherited"
+            }
+        )?;
+        for op in &self.env.ops {
+            match op {
+                EnvOp::Set(k, v) => {
+                    writeln!(f, "  set {}={}", k.to_string_lossy(), v.to_string_lossy())?
+                }
+                EnvOp::Unset(k) => writeln!(f, "  unset {}", k.to_string_lossy())?,
+            }
+        }
+        if self.caps_keep.is_empty() {
+            writeln!(
+                f,
+                "capabilities: none (bounding, permitted, effective, inheritable, ambient cleared)"
+            )?;
+        } else {
+            writeln!(f, "capabilities: {}", self.caps_keep.join(" "))?;
+        }
+        writeln!(f, "no_new_privs: yes")?;
+        match &self.seccomp {
+            Seccomp::Off => writeln!(f, "seccomp: off")?,
+            Seccomp::Policy(p) => writeln!(
+                f,
+                "seccomp: allowlist of {} syscalls, others {:?}, {} denied with EPERM",
+                p.allow.len(),
+                p.default_action,
+                p.deny_eperm.len()
+            )?,
+            Seccomp::Fds(fds) => writeln!(f, "seccomp: BPF programs from fds {fds:?}")?,
+        }
+        match &self.landlock {
+            None => writeln!(f, "landlock: off")?,
+            Some(l) => writeln!(
+                f,
+                "landlock: {} path rules{}",
+                l.paths.len(),
+                if l.required {
+                    " (required)"
+                } else {
+                    " (best effort)"
+                }
+            )?,
+        }
+        let p = &self.process;
+        writeln!(
+            f,
+            "process: die-with-parent={} new-session={} as-pid-1={} close-fds={} keep-fds={:?}",
+            p.die_with_parent, p.new_session, p.as_pid_1, p.close_fds, p.keep_fds
+        )?;
+        let argv: Vec<_> = self.argv.iter().map(|a| a.to_string_lossy()).collect();
+        writeln!(f, "command: {}", argv.join(" "))
+    }
+}
+
+pub fn caller_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+pub fn caller_gid() -> u32 {
+    nix::unistd::getegid().as_raw()
+}

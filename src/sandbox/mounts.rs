@@ -1,0 +1,631 @@
+//! The filesystem stage: a fresh tmpfs root, the plan's operations applied in order inside it,
+//! then pivot_root and the old root detached.
+//!
+//! Built on the new mount API (open_tree, fsopen/fsmount, move_mount, mount_setattr):
+//! - every host source is opened *before* the root tmpfs is attached, so no host path is ever
+//!   looked up again once the sandbox tree exists;
+//! - destinations are resolved with openat2(RESOLVE_IN_ROOT) against the new root, so a
+//!   symlink planted anywhere on the way cannot lead a mount out of it;
+//! - mounts are attached to the resolved fd, never to a path that could change in between;
+//! - read-only is set with mount_setattr(AT_RECURSIVE), which covers submounts in one call and
+//!   only *adds* flags, so flags the kernel locked for the user namespace are never an issue.
+
+use std::ffi::{CString, OsStr};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::plan::{BindMode, FsOp, Plan};
+
+const OPEN_TREE_CLONE: u32 = 1;
+const AT_RECURSIVE: u32 = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const FSCONFIG_SET_FLAG: u32 = 0;
+const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_CMD_CREATE: u32 = 6;
+const FSOPEN_CLOEXEC: u32 = 1;
+const FSMOUNT_CLOEXEC: u32 = 1;
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Device nodes of the minimal /dev, bound from the host's.
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+fn cstr(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| anyhow!("{}: path contains a NUL byte", path.display()))
+}
+
+fn check(ret: libc::c_long) -> std::io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn owned(ret: libc::c_long) -> std::io::Result<OwnedFd> {
+    let fd = check(ret)?;
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A detached copy of the mount tree at `path` (recursive: submounts come along).
+fn open_tree(dirfd: RawFd, path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    if path.as_os_str().is_empty() {
+        flags |= libc::AT_EMPTY_PATH as u32;
+    }
+    // SAFETY: `c` outlives the call; open_tree only reads the path.
+    owned(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, c.as_ptr(), flags) })
+}
+
+/// Sets (never clears) mount attributes on the mount `fd` is the root of, and on its
+/// submounts when `recursive`.
+fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: `attr` is a valid mount_attr of the size passed; the empty path is a static C string.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Attaches the detached mount `mount` onto the object `target` refers to.
+fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: both descriptors are open; the empty paths are static C strings.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// A new, detached filesystem instance of `fstype` configured with `options`
+/// (`(key, None)` is a flag).
+fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: u64) -> Result<OwnedFd> {
+    let name = CString::new(fstype)?;
+    // SAFETY: `name` outlives the call.
+    let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
+        .with_context(|| format!("fsopen {fstype}"))?;
+    for (key, value) in options {
+        let k = CString::new(*key)?;
+        let v = value.map(CString::new).transpose()?;
+        let (cmd, vptr) = match &v {
+            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+        };
+        // SAFETY: `k` and `v` outlive the call; fsconfig reads them as C strings.
+        check(unsafe {
+            libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vptr, 0)
+        })
+        .with_context(|| format!("{fstype} option {key}"))?;
+    }
+    // SAFETY: no pointers are passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    })
+    .with_context(|| format!("creating {fstype}"))?;
+    // SAFETY: no pointers are passed.
+    owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
+        .with_context(|| format!("fsmount {fstype}"))
+}
+
+/// openat2 with RESOLVE_IN_ROOT: `path` is looked up as if `root` were `/`, so `..` and
+/// absolute symlinks stay inside it.
+fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(rel.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `c` and `how` outlive the call; the size matches the struct passed.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })
+}
+
+/// What a destination must be when it has to be created.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// Resolves `dest` inside the new root, creating missing parents as directories and the last
+/// component as `kind`. Each step is resolved again from the root, so no step can leave it.
+fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
+    if let Ok(fd) = open_in_root(root, dest, libc::O_PATH) {
+        return Ok(fd);
+    }
+    let names: Vec<&OsStr> = dest
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let mut prefix = PathBuf::from("/");
+    let mut parent = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?;
+    for (i, name) in names.iter().enumerate() {
+        prefix.push(name);
+        let last = i + 1 == names.len();
+        match open_in_root(root, &prefix, libc::O_PATH) {
+            Ok(fd) => parent = fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                create_entry(&parent, name, if last { kind } else { Kind::Dir }, mode)
+                    .with_context(|| format!("creating {}", prefix.display()))?;
+                parent = open_in_root(root, &prefix, libc::O_PATH)
+                    .with_context(|| format!("opening {}", prefix.display()))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("resolving {}", prefix.display())),
+        }
+    }
+    Ok(parent)
+}
+
+fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::io::Result<()> {
+    let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
+    let dir = dir_fd(parent)?;
+    // SAFETY: `c` outlives each call; `dir` is an open directory.
+    let ret = unsafe {
+        match kind {
+            Kind::Dir => libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode),
+            Kind::File => {
+                let fd = libc::openat(
+                    dir.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    mode,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                fd
+            }
+        }
+    };
+    if ret < 0 {
+        let err = std::io::Error::last_os_error();
+        // Another step of this same plan may have made it already.
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// *at() calls that create entries need a real directory descriptor, not an O_PATH one.
+fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
+    // SAFETY: the path is NUL-terminated and outlives the call.
+    let fd = unsafe {
+        libc::open(
+            proc_path.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    owned(fd as libc::c_long)
+}
+
+fn is_dir(fd: &OwnedFd) -> bool {
+    // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer.
+    let ok = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0;
+    ok && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
+}
+
+/// A host object opened before the root exists, ready to be attached.
+enum Source {
+    /// A detached mount tree (bind sources).
+    Tree(OwnedFd),
+    /// The operation's source was optional and is missing.
+    Skipped,
+    /// The operation needs nothing from the host.
+    None,
+}
+
+/// Everything the plan needs from the host, opened while the host tree is still visible.
+pub struct HostSources {
+    per_op: Vec<Source>,
+    dev_nodes: Option<Vec<(String, OwnedFd)>>,
+}
+
+/// Opens every bind source (and the host device nodes a minimal /dev needs). Runs inside the
+/// new mount namespace, before the root tmpfs is attached.
+pub fn open_sources(plan: &Plan) -> Result<HostSources> {
+    let mut per_op = Vec::with_capacity(plan.fs.len());
+    let mut wants_dev = false;
+    for op in &plan.fs {
+        per_op.push(match op {
+            FsOp::Bind { src, optional, .. } => match open_tree(libc::AT_FDCWD, src, true) {
+                Ok(fd) => Source::Tree(fd),
+                Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Source::Skipped,
+                Err(e) => return Err(anyhow!("{op}: {}: {e}", src.display())),
+            },
+            FsOp::BindFd { fd, .. } => {
+                Source::Tree(open_tree(*fd, Path::new(""), true).with_context(|| format!("{op}"))?)
+            }
+            FsOp::Dev { .. } => {
+                wants_dev = true;
+                Source::None
+            }
+            _ => Source::None,
+        });
+    }
+    let dev_nodes = if wants_dev {
+        let mut nodes = Vec::new();
+        for name in DEV_NODES {
+            let path = PathBuf::from("/dev").join(name);
+            match open_tree(libc::AT_FDCWD, &path, false) {
+                Ok(fd) => nodes.push((name.to_string(), fd)),
+                // /dev/tty is absent in some containers; the rest are required.
+                Err(_) if *name == "tty" => {}
+                Err(e) => bail!("minimal /dev: {}: {e}", path.display()),
+            }
+        }
+        Some(nodes)
+    } else {
+        None
+    };
+    Ok(HostSources { per_op, dev_nodes })
+}
+
+/// Stops mount events from travelling between the host and the sandbox (in either direction)
+/// before anything is mounted.
+pub fn make_private() -> Result<()> {
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("making / a slave mount")
+}
+
+/// Builds the new root from the plan and pivots into it. On return the process's root and
+/// working directory are the new root, and the old root is gone from this mount namespace.
+pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
+    let root_mount = new_fs(
+        "tmpfs",
+        &[("mode", Some("0755"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .context("root tmpfs")?;
+    // Any existing directory will do as a mount point: the namespace is private, and every
+    // host source is already open.
+    let anchor = std::fs::File::open("/tmp")
+        .or_else(|_| std::fs::File::open("/"))
+        .context("opening a mount point for the new root")?;
+    let anchor: OwnedFd = anchor.into();
+    attach(&root_mount, &anchor).context("attaching the root tmpfs")?;
+    drop(root_mount);
+    let root = owned(
+        // SAFETY: static path; the call only reads it.
+        unsafe {
+            libc::open(
+                c"/tmp".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        } as libc::c_long,
+    )
+    .context("opening the new root")?;
+    let HostSources { per_op, dev_nodes } = sources;
+    let mut dev_nodes = dev_nodes;
+    for (op, source) in plan.fs.iter().zip(per_op) {
+        apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string())?;
+    }
+    if plan.root_read_only {
+        set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
+    }
+    pivot_into(&root)
+}
+
+fn apply(
+    root: &OwnedFd,
+    op: &FsOp,
+    source: Source,
+    dev_nodes: &mut Option<Vec<(String, OwnedFd)>>,
+) -> Result<()> {
+    match op {
+        FsOp::Bind { dest, mode, .. } => match source {
+            Source::Tree(tree) => bind(root, tree, dest, *mode),
+            _ => Ok(()),
+        },
+        FsOp::BindFd {
+            dest, read_only, ..
+        } => match source {
+            Source::Tree(tree) => {
+                let mode = if *read_only {
+                    BindMode::ReadOnly
+                } else {
+                    BindMode::ReadWrite
+                };
+                bind(root, tree, dest, mode)
+            }
+            _ => Ok(()),
+        },
+        FsOp::Tmpfs { dest, size, mode } => {
+            let mode = format!("{:o}", mode.unwrap_or(0o755));
+            let size = size.map(|s| s.to_string());
+            let mut options = vec![("mode", Some(mode.as_str()))];
+            if let Some(size) = &size {
+                options.push(("size", Some(size.as_str())));
+            }
+            let fs = new_fs("tmpfs", &options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+            let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+            Ok(attach(&fs, &target)?)
+        }
+        FsOp::Dir { dest, mode } => {
+            let fd = resolve_dest(root, dest, Kind::Dir, mode.unwrap_or(0o755))?;
+            if let Some(mode) = mode {
+                chmod_fd(&fd, *mode)?;
+            }
+            Ok(())
+        }
+        FsOp::Symlink { target, dest } => symlink(root, target, dest),
+        FsOp::Proc { dest } => {
+            let fs = new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+            Ok(attach(&fs, &target)?)
+        }
+        FsOp::Dev { dest } => {
+            let nodes = dev_nodes.take().unwrap_or_default();
+            minimal_dev(root, dest, nodes)
+        }
+        FsOp::Mqueue { dest } => {
+            let fs = new_fs("mqueue", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+            Ok(attach(&fs, &target)?)
+        }
+        FsOp::RemountRo { dest } => {
+            let fd = open_in_root(root, dest, libc::O_PATH)?;
+            set_attrs(fd.as_raw_fd(), MOUNT_ATTR_RDONLY, true)
+                .map_err(|e| anyhow!("{}: not a mount point, or {e}", dest.display()))
+        }
+        FsOp::File {
+            dest,
+            contents,
+            mode,
+        } => write_file(root, dest, contents, mode.unwrap_or(0o644)),
+        FsOp::Chmod { dest, mode } => {
+            let fd = open_in_root(root, dest, libc::O_PATH)?;
+            chmod_fd(&fd, *mode)
+        }
+        FsOp::Data { .. } | FsOp::Overlay { .. } => {
+            bail!("not supported by this version of stockade")
+        }
+    }
+}
+
+/// Binds a detached tree at `dest`, with the flags its mode asks for on every submount.
+fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()> {
+    let attrs = match mode {
+        BindMode::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        BindMode::ReadWrite => MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        BindMode::Dev => MOUNT_ATTR_NOSUID,
+    };
+    set_attrs(tree.as_raw_fd(), attrs, true).context("setting mount flags")?;
+    let kind = if is_dir(&tree) { Kind::Dir } else { Kind::File };
+    let target = resolve_dest(
+        root,
+        dest,
+        kind,
+        if kind == Kind::Dir { 0o755 } else { 0o644 },
+    )?;
+    attach(&tree, &target).context("attaching")?;
+    Ok(())
+}
+
+fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
+    let name = dest
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: no file name", dest.display()))?;
+    Ok((dest.parent().unwrap_or(Path::new("/")), name))
+}
+
+fn symlink(root: &OwnedFd, target: &Path, dest: &Path) -> Result<()> {
+    let (parent, name) = split_parent(dest)?;
+    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o755)?)?;
+    let t = cstr(target)?;
+    let n = CString::new(name.as_bytes())?;
+    // SAFETY: both C strings outlive the call; `parent` is an open directory.
+    if unsafe { libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), n.as_ptr()) } == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    // The same link made twice (a profile and a flag agreeing) is not an error.
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: `buf` is writable for its whole length.
+    let len = unsafe {
+        libc::readlinkat(
+            parent.as_raw_fd(),
+            n.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if len >= 0 && &buf[..len as usize] == target.as_os_str().as_bytes() {
+        return Ok(());
+    }
+    Err(err.into())
+}
+
+fn chmod_fd(fd: &OwnedFd, mode: u32) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let c = CString::new(path)?;
+    // SAFETY: `c` outlives the call.
+    if unsafe { libc::chmod(c.as_ptr(), mode) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("chmod");
+    }
+    Ok(())
+}
+
+fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let fd = resolve_dest(root, dest, Kind::File, mode)?;
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .context("opening")?;
+    file.write_all(contents).context("writing")?;
+    chmod_fd(&fd, mode)
+}
+
+/// tmpfs with the host's harmless device nodes bound in, a private devpts, shm, and the
+/// conventional links into /proc/self/fd.
+fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Result<()> {
+    let fs = new_fs("tmpfs", &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID)?;
+    let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+    attach(&fs, &target)?;
+    for (name, node) in nodes {
+        bind(root, node, &dest.join(&name), BindMode::Dev)
+            .with_context(|| format!("/dev/{name}"))?;
+    }
+    let pts = new_fs(
+        "devpts",
+        &[
+            ("newinstance", None),
+            ("ptmxmode", Some("0666")),
+            ("mode", Some("620")),
+        ],
+        MOUNT_ATTR_NOSUID | 0x8,
+    )?;
+    attach(
+        &pts,
+        &resolve_dest(root, &dest.join("pts"), Kind::Dir, 0o755)?,
+    )?;
+    resolve_dest(root, &dest.join("shm"), Kind::Dir, 0o1777)?;
+    chmod_fd(
+        &open_in_root(root, &dest.join("shm"), libc::O_PATH)?,
+        0o1777,
+    )?;
+    let links = [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ];
+    for (name, target) in links {
+        symlink(root, Path::new(target), &dest.join(name))?;
+    }
+    Ok(())
+}
+
+/// Makes `root` the process's root with pivot_root(".", "."), then detaches the old root,
+/// which is stacked on top of it afterwards.
+fn pivot_into(root: &OwnedFd) -> Result<()> {
+    let dir = dir_fd(root)?;
+    nix::unistd::fchdir(dir.as_raw_fd()).context("entering the new root")?;
+    drop(dir);
+    // SAFETY: both paths are static C strings.
+    if unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("pivot_root");
+    }
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).context("detaching the old root")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(())
+}
+
+/// Host-side checks that need no privileges, so bad input fails before any namespace exists.
+pub fn preflight(plan: &Plan) -> Result<()> {
+    for op in &plan.fs {
+        if let FsOp::Bind {
+            src,
+            optional: false,
+            ..
+        } = op
+        {
+            if let Err(e) = std::fs::metadata(src) {
+                bail!("{op}: {}: {}", src.display(), io_message(&e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The OS error text without Rust's " (os error N)" suffix.
+pub fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

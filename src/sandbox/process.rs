@@ -1,0 +1,148 @@
+//! The process stage: which descriptors the command gets, its session, its environment,
+//! and the exec itself.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::plan::{EnvOp, Plan};
+
+/// Closes every descriptor except 0, 1, 2 and `keep` (which must be sorted), with as few
+/// close_range calls as there are gaps. This includes what the caller leaked to us: an
+/// inherited directory fd would otherwise be a way back to the host tree.
+pub fn close_all_except(keep: &[i32]) -> Result<()> {
+    let mut next: u32 = 3;
+    for &fd in keep.iter().filter(|&&fd| fd >= 3) {
+        let fd = fd as u32;
+        if fd > next {
+            close_range(next, fd - 1)?;
+        }
+        next = next.max(fd + 1);
+    }
+    close_range(next, u32::MAX)
+}
+
+fn close_range(first: u32, last: u32) -> Result<()> {
+    // SAFETY: close_range takes no pointers; closing descriptors we do not use is the point.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("close_range");
+    }
+    Ok(())
+}
+
+/// Makes the kept descriptors survive exec.
+pub fn clear_cloexec(fds: &[i32]) -> Result<()> {
+    for &fd in fds {
+        // SAFETY: fcntl on a descriptor number; no memory is passed.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("fd {fd}"));
+        }
+    }
+    Ok(())
+}
+
+/// A new session with no controlling terminal: TIOCSTI needs the terminal to be the
+/// caller's controlling one, so this alone stops input injection into the caller's shell.
+pub fn new_session() -> Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    Ok(())
+}
+
+/// The command's environment: the caller's (or none), with the plan's changes in order.
+pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = if plan.env.clear {
+        Vec::new()
+    } else {
+        std::env::vars_os().collect()
+    };
+    for op in &plan.env.ops {
+        match op {
+            EnvOp::Set(k, v) => {
+                env.retain(|(name, _)| name != k);
+                env.push((k.clone(), v.clone()));
+            }
+            EnvOp::Unset(k) => env.retain(|(name, _)| name != k),
+        }
+    }
+    env
+}
+
+/// Everything exec needs, as C strings, made before fork so the child only calls execve.
+pub struct ExecSpec {
+    pub candidates: Vec<CString>,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub display_name: String,
+}
+
+pub fn exec_spec(plan: &Plan) -> Result<ExecSpec> {
+    let program = plan
+        .argv
+        .first()
+        .ok_or_else(|| anyhow!("missing command"))?;
+    let env = environment(plan);
+    let to_c =
+        |bytes: Vec<u8>| CString::new(bytes).map_err(|_| anyhow!("argument contains a NUL byte"));
+    let mut argv = Vec::with_capacity(plan.argv.len());
+    for (i, arg) in plan.argv.iter().enumerate() {
+        let arg = match (&plan.argv0, i) {
+            (Some(argv0), 0) => argv0,
+            _ => arg,
+        };
+        argv.push(to_c(arg.as_bytes().to_vec())?);
+    }
+    let mut envp = Vec::with_capacity(env.len());
+    for (k, v) in &env {
+        let mut kv = k.clone().into_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(to_c(kv)?);
+    }
+    // PATH is searched as the command's environment has it, inside the sandbox.
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let candidates = if program.as_bytes().contains(&b'/') {
+        vec![to_c(program.as_bytes().to_vec())?]
+    } else {
+        let mut list = Vec::new();
+        for dir in path.as_bytes().split(|&b| b == b':') {
+            let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+            let full = Path::new(std::ffi::OsStr::from_bytes(dir)).join(program);
+            list.push(to_c(full.into_os_string().into_vec())?);
+        }
+        list
+    };
+    Ok(ExecSpec {
+        candidates,
+        argv,
+        envp,
+        display_name: program.to_string_lossy().into_owned(),
+    })
+}
+
+/// execve each candidate in turn. Returns only on failure, with the errno that best describes
+/// it: EACCES (or another error) from a candidate that exists beats ENOENT, as execvp does.
+pub fn exec(spec: &ExecSpec) -> i32 {
+    let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = spec.envp.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let mut best = libc::ENOENT;
+    for candidate in &spec.candidates {
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that
+        // outlive the call.
+        unsafe { libc::execve(candidate.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::ENOENT);
+        if errno != libc::ENOENT && errno != libc::ENOTDIR {
+            best = errno;
+        }
+    }
+    best
+}
