@@ -541,11 +541,7 @@ impl fmt::Display for Plan {
         .collect();
         writeln!(f, "namespaces: {}", names.join(" "))?;
         let (uid, gid) = (caller_uid(), caller_gid());
-        writeln!(
-            f,
-            "uid_map: {} {uid} 1",
-            self.uid.unwrap_or(uid).to_string()
-        )?;
+        writeln!(f, "uid_map: {} {uid} 1", self.uid.unwrap_or(uid))?;
         writeln!(f, "gid_map: {} {gid} 1", self.gid.unwrap_or(gid))?;
         writeln!(f, "setgroups: deny")?;
         writeln!(f, "network: {:?}", self.net)?;

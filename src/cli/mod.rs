@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a sandbox
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Run with bubblewrap's command line (same options, same semantics)
     #[command(disable_help_flag = true)]
     Bwrap {
@@ -90,7 +90,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             let run_matches = matches
                 .subcommand_matches("run")
                 .expect("clap matched the run subcommand");
-            run::execute(args, run_matches)
+            run::execute(*args, run_matches)
         }
         Command::Bwrap { args } => {
             let mut full = vec![OsString::from("bwrap")];

@@ -191,7 +191,8 @@ fn ordered_fs_ops(m: &ArgMatches) -> Result<Vec<FsOp>> {
     for (index, (target, dest)) in pairs(m, "symlink") {
         ops.push((index, FsOp::Symlink { target, dest }));
     }
-    let singles: [(&str, fn(PathBuf) -> FsOp); 5] = [
+    type MakeOp = fn(PathBuf) -> FsOp;
+    let singles: [(&str, MakeOp); 5] = [
         ("tmpfs", |dest| FsOp::Tmpfs {
             dest,
             size: None,

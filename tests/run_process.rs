@@ -1,0 +1,352 @@
+//! `stockade run`: processes, signals, exit statuses, descriptors, the terminal (issue 2).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn exit_statuses_follow_the_command_and_the_conventions() {
+    let cases: &[(&[&str], i32)] = &[
+        (&["true"], 0),
+        (&["sh", "-c", "exit 3"], 3),
+        (&["sh", "-c", "kill -9 $$"], 137),
+        (&["sh", "-c", "kill -15 $$"], 143),
+        (&["/etc/passwd"], 126),
+        (&["/usr"], 126),
+        (&["no-such-command-anywhere"], 127),
+        (&["/no/such/path"], 127),
+    ];
+    for (command, expected) in cases {
+        let mut args = vec!["run", "--"];
+        args.extend_from_slice(command);
+        let out = stockade(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(*expected),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn exec_failures_say_which_command_and_why_in_one_line() {
+    let out = stockade(["run", "--", "no-such-command-anywhere"])
+        .output()
+        .unwrap();
+    assert_status(&out, 127);
+    assert_eq!(
+        stderr(&out),
+        "stockade: no-such-command-anywhere: No such file or directory\n"
+    );
+    let out = stockade(["run", "--", "/etc/passwd"]).output().unwrap();
+    assert_status(&out, 126);
+    assert_eq!(stderr(&out), "stockade: /etc/passwd: Permission denied\n");
+}
+
+/// All host processes whose command line contains `token`.
+fn host_processes_with(token: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(token) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `sleep` argument nobody else on the machine uses, to find the process from the host.
+fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("1000.{}{}", std::process::id(), nanos % 100_000)
+}
+
+#[test]
+fn nothing_of_the_sandbox_remains_after_it_exits() {
+    let token = unique_sleep();
+    let out = run_sh(
+        &[],
+        &format!("sleep {token} & sleep {token} & echo started"),
+    );
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "started\n");
+    wait_until("background sleeps to die", Duration::from_secs(3), || {
+        host_processes_with(&token).is_empty()
+    });
+}
+
+#[test]
+fn nothing_remains_after_the_command_is_sigkilled() {
+    let token = unique_sleep();
+    let out = run_sh(&[], &format!("sleep {token} & kill -9 $$"));
+    assert_status(&out, 137);
+    wait_until("leftover sleep to die", Duration::from_secs(3), || {
+        host_processes_with(&token).is_empty()
+    });
+}
+
+#[test]
+fn orphaned_grandchildren_are_reaped() {
+    // The inner shell exits at once, orphaning its sleep onto PID 1; once the sleep ends it must
+    // not stay a zombie.
+    let out = run_sh(
+        &[],
+        "sh -c 'sleep 0.2 & exit 0'; sleep 0.6; \
+         for s in /proc/[0-9]*/stat; do cut -d' ' -f3 \"$s\"; done | grep -c Z || true",
+    );
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out).trim(), "0", "zombies left: {}", stdout(&out));
+}
+
+#[test]
+fn sigterm_to_stockade_reaches_the_command() {
+    let mut child = stockade([
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(42));
+}
+
+#[test]
+fn killing_stockades_parent_kills_the_sandbox() {
+    let token = unique_sleep();
+    let bin = stockade_bin();
+    // The wrapper shell is stockade's parent; it waits, so stockade is not reparented early.
+    let mut parent = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("'{}' run -- sleep {token}; echo unreachable", bin.display()),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the sandboxed sleep to start",
+        Duration::from_secs(5),
+        || {
+            host_processes_with(&token).iter().any(|&p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n")
+            })
+        },
+    );
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    wait_until(
+        "the sandbox to die with its caller",
+        Duration::from_secs(3),
+        || host_processes_with(&token).is_empty(),
+    );
+}
+
+#[test]
+fn no_die_with_parent_lets_the_sandbox_outlive_its_caller() {
+    let token = unique_sleep();
+    let bin = stockade_bin();
+    let mut parent = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "'{}' run --no-die-with-parent -- sleep {token}; echo unreachable",
+                bin.display()
+            ),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the sandboxed sleep to start",
+        Duration::from_secs(5),
+        || !host_processes_with(&token).is_empty(),
+    );
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let left = host_processes_with(&token);
+    assert!(!left.is_empty(), "the sandbox died although asked not to");
+    for pid in left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Opens the host's `/` as a directory and moves it to descriptor `target` in the child,
+/// without close-on-exec: the leak a careless caller makes.
+fn leak_root_fd(cmd: &mut std::process::Command, target: i32) {
+    // SAFETY: the closure only calls async-signal-safe functions (open, dup2, close).
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(c"/".as_ptr().cast(), libc::O_RDONLY | libc::O_DIRECTORY);
+            if fd < 0 || libc::dup2(fd, target) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn inherited_descriptors_are_closed_unless_kept() {
+    let script =
+        "ls /proc/self/fd | tr '\\n' ' '; ls /proc/self/fd/7/ 2>/dev/null | head -3 | wc -l";
+    let mut cmd = stockade(["run", "--", "sh", "-c", script]);
+    leak_root_fd(&mut cmd, 7);
+    let out = cmd.output().unwrap();
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    // ls itself opens one descriptor for the directory it lists.
+    assert!(
+        !text.split_whitespace().any(|f| f == "7"),
+        "fd 7 leaked: {text}"
+    );
+    assert!(text.trim_end().ends_with('0'), "{text}");
+
+    let mut cmd = stockade(["run", "--keep-fd", "7", "--", "sh", "-c", script]);
+    leak_root_fd(&mut cmd, 7);
+    let out = cmd.output().unwrap();
+    assert_status(&out, 0);
+    assert!(
+        stdout(&out).split_whitespace().any(|f| f == "7"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn keep_fd_that_is_not_open_is_a_setup_error() {
+    let out = stockade(["run", "--keep-fd", "77", "--", "true"])
+        .output()
+        .unwrap();
+    assert_status(&out, 125);
+    assert_eq!(
+        stderr(&out),
+        "stockade: --keep-fd 77: not an open file descriptor\n"
+    );
+}
+
+/// Runs stockade on a new pty as its controlling terminal and returns what the sandboxed
+/// python printed for a TIOCSTI attempt, plus whether the byte arrived in the terminal's input.
+fn tiocsti_attempt(extra: &[&str]) -> (String, bool) {
+    let master =
+        nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let slave_name = nix::pty::ptsname_r(&master).unwrap();
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_name)
+        .unwrap()
+        .into();
+    let script = "import fcntl, termios\n\
+try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'Z'); print('injected', flush=True)\n\
+except OSError as e:\n    print('refused', e.errno, flush=True)\n";
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "python3", "-c", script]);
+    let mut cmd = stockade(args);
+    let slave_fd = slave.as_raw_fd();
+    // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Only stdin is the terminal: stdout stays the pipe the test reads.
+            libc::dup2(slave_fd, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .ok();
+    child.wait().unwrap();
+    drop(slave);
+    // Whatever was injected is now readable on the master side as terminal input echo.
+    let master_fd = master.as_raw_fd();
+    // SAFETY: O_NONBLOCK on our own descriptor.
+    unsafe { libc::fcntl(master_fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    // SAFETY: dup of our own descriptor, owned by the File below.
+    let mut file = unsafe { std::fs::File::from_raw_fd(libc::dup(master_fd)) };
+    let mut echoed = Vec::new();
+    let _ = file.read_to_end(&mut echoed);
+    (printed, echoed.contains(&b'Z'))
+}
+
+#[test]
+fn tiocsti_cannot_push_input_into_the_callers_terminal() {
+    if !have("python3") {
+        return skip("python3 is needed inside the sandbox to issue TIOCSTI");
+    }
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|s| s.trim() == "0") {
+        return skip("dev.tty.legacy_tiocsti=0: the kernel refuses TIOCSTI to everyone here");
+    }
+    // Control: with the caller's session kept and no filter, the injection works, which proves
+    // the test can see one.
+    let (printed, injected) = tiocsti_attempt(&["--keep-session", "--seccomp", "off"]);
+    assert_eq!(
+        printed.trim(),
+        "injected",
+        "control run could not inject: {printed}"
+    );
+    assert!(injected, "control run: the byte never reached the terminal");
+
+    let (printed, injected) = tiocsti_attempt(&[]);
+    assert!(printed.starts_with("refused"), "{printed}");
+    assert!(!injected, "TIOCSTI reached the caller's terminal");
+}
