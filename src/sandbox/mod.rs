@@ -190,6 +190,7 @@ fn sandbox_child(
     if plan.namespaces.mount {
         mounts::make_private()?;
         let sources = mounts::open_sources(plan)?;
+        timer.mark("open host sources");
         mounts::build_root(plan, sources)?;
         timer.mark("mounts and pivot_root");
     }

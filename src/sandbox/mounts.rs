@@ -203,33 +203,22 @@ enum Kind {
 /// Resolves `dest` inside the new root, creating missing parents as directories and the last
 /// component as `kind`. Each step is resolved again from the root, so no step can leave it.
 fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
-    if let Ok(fd) = open_in_root(root, dest, libc::O_PATH) {
-        return Ok(fd);
+    match open_in_root(root, dest, libc::O_PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e).with_context(|| format!("resolving {}", dest.display())),
     }
-    let names: Vec<&OsStr> = dest
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let mut prefix = PathBuf::from("/");
-    let mut parent = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?;
-    for (i, name) in names.iter().enumerate() {
-        prefix.push(name);
-        let last = i + 1 == names.len();
-        match open_in_root(root, &prefix, libc::O_PATH) {
-            Ok(fd) => parent = fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                create_entry(&parent, name, if last { kind } else { Kind::Dir }, mode)
-                    .with_context(|| format!("creating {}", prefix.display()))?;
-                parent = open_in_root(root, &prefix, libc::O_PATH)
-                    .with_context(|| format!("opening {}", prefix.display()))?;
-            }
-            Err(e) => return Err(e).with_context(|| format!("resolving {}", prefix.display())),
-        }
-    }
-    Ok(parent)
+    // Usually only the last component is missing: one lookup of the parent, then create.
+    // Deeper gaps recurse, each level resolved again from the root.
+    let name = match dest.components().next_back() {
+        Some(Component::Normal(name)) => name,
+        _ => bail!("{}: cannot be created", dest.display()),
+    };
+    let parent_path = dest.parent().unwrap_or(Path::new("/"));
+    let parent = resolve_dest(root, parent_path, Kind::Dir, 0o755)?;
+    create_entry(&parent, name, kind, mode)
+        .with_context(|| format!("creating {}", dest.display()))?;
+    open_in_root(root, dest, libc::O_PATH).with_context(|| format!("opening {}", dest.display()))
 }
 
 fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::io::Result<()> {
