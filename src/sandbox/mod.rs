@@ -187,6 +187,7 @@ fn sandbox_child(
     if prep.launcher.as_ref().is_some_and(launcher_is_gone) {
         return Err(anyhow!("stockade exited during setup"));
     }
+    timer.mark("clone into the new namespaces");
     if plan.namespaces.mount {
         mounts::make_private()?;
         let sources = mounts::open_sources(plan)?;
