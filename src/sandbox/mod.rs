@@ -8,13 +8,17 @@
 //! exec closes, so "nothing on the pipe" means "the command is running".
 
 pub mod caps;
+pub mod handoff;
 pub mod init;
 pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
 pub mod net;
+pub mod overlay;
 pub mod process;
 pub mod seccomp;
+pub mod seccomp_fd;
+pub mod status;
 pub mod userns;
 
 use std::convert::Infallible;
@@ -78,9 +82,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     if plan.process.die_with_parent {
         die_with_parent()?;
     }
-    if plan.namespaces.user {
-        userns::enter(plan)?;
-    }
+    userns::setup(plan)?;
     timer.mark("user namespace");
 
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -99,22 +101,48 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     if pid == 0 {
         drop(report_r);
         let Err(err) = sandbox_child(plan, &prepared, &report_w, &mut timer);
-        report_and_exit(&report_w, EXIT_SETUP, &error::one_line(&err));
+        report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
     drop(prepared);
     let child = Pid::from_raw(pid);
-    if let Some((status, message)) = read_report(report_r) {
+    if let Err(err) = status::announce(plan, pid) {
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        init::supervise(child, None, Duration::ZERO);
+        return Err(err);
+    }
+    let report = read_report(report_r);
+    let executed = report.is_none();
+    if let Some((status, message)) = report {
         eprintln!("{}: {message}", plan.program_name);
-        if status == EXIT_SETUP {
+        if status == setup_status(plan) {
             init::supervise(child, None, Duration::ZERO);
-            return Ok(EXIT_SETUP);
+            status::report_exit(plan, false, status);
+            return Ok(status);
         }
     }
     timer.mark("sandbox ready (command executing)");
     let timeout = plan.limits.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    Ok(init::supervise(child, timeout, grace))
+    let code = init::supervise(child, timeout, grace);
+    status::report_exit(plan, executed, code);
+    Ok(code)
+}
+
+/// bwrap mode (`program_name == "bwrap"`) follows bubblewrap where callers can tell: every
+/// setup failure is status 1, exec failures read `execvp CMD: ...`, and PWD is set.
+fn bwrap_mode(plan: &Plan) -> bool {
+    plan.program_name == "bwrap"
+}
+
+/// The status for a failed setup.
+fn setup_status(plan: &Plan) -> i32 {
+    if bwrap_mode(plan) {
+        1
+    } else {
+        EXIT_SETUP
+    }
 }
 
 /// The launcher dies with its caller, and the sandbox dies with the launcher (PID 1 has its
@@ -187,6 +215,8 @@ fn sandbox_child(
     if prep.launcher.as_ref().is_some_and(launcher_is_gone) {
         return Err(anyhow!("stockade exited during setup"));
     }
+    handoff::close_status_fds(plan);
+    let nest = userns::open_userns_limit(plan)?;
     timer.mark("clone into the new namespaces");
     if plan.namespaces.mount {
         mounts::make_private()?;
@@ -201,7 +231,9 @@ fn sandbox_child(
     if plan.namespaces.net && plan.net == NetMode::None {
         net::loopback_up()?;
     }
-    enter_working_directory(plan, prep)?;
+    userns::finish(plan, nest)?;
+    let cwd = enter_working_directory(plan, prep)?;
+    let exec = process::with_pwd(&prep.exec, bwrap_mode(plan).then_some(cwd.as_path()));
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
@@ -217,15 +249,18 @@ fn sandbox_child(
     // init, nor open /proc/1/exe.
     nix::sys::prctl::set_dumpable(false).context("clearing dumpable")?;
     timer.mark("hostname, network, fds, capabilities");
+    handoff::wait_block_fd(plan);
 
     if plan.process.as_pid_1 {
-        return exec_command(plan, prep, report, timer);
+        return exec_command(plan, prep, &exec, report, timer);
     }
+    // Held by this init until the sandbox ends.
+    let _locks = handoff::take_locks(plan)?;
     // SAFETY: this process is single-threaded, so the child may do anything after fork.
     match unsafe { nix::unistd::fork() }.context("forking the command")? {
         nix::unistd::ForkResult::Child => {
-            let Err(err) = exec_command(plan, prep, report, timer);
-            report_and_exit(report, EXIT_SETUP, &error::one_line(&err));
+            let Err(err) = exec_command(plan, prep, &exec, report, timer);
+            report_and_exit(report, setup_status(plan), &error::one_line(&err));
         }
         nix::unistd::ForkResult::Parent { child } => {
             // Only the command holds the report pipe now: its exec closes the last copy.
@@ -238,32 +273,45 @@ fn sandbox_child(
     }
 }
 
-/// The working directory: the plan's, or the caller's when it exists inside, else `/`.
-fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<()> {
-    match &plan.chdir {
-        Some(dir) => nix::unistd::chdir(dir.as_path())
-            .map_err(|e| anyhow!("--chdir {}: {}", dir.display(), e.desc())),
-        None => {
-            let inside = prep
-                .caller_cwd
-                .as_ref()
-                .is_some_and(|cwd| nix::unistd::chdir(cwd.as_path()).is_ok());
-            if !inside {
-                nix::unistd::chdir("/").context("chdir /")?;
+/// The working directory: the plan's, or the caller's when it exists inside, else `/` (in bwrap
+/// mode $HOME first, as bubblewrap does). Returns it as PWD should show it.
+fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<PathBuf> {
+    if let Some(dir) = &plan.chdir {
+        return match nix::unistd::chdir(dir.as_path()) {
+            Ok(()) => Ok(dir.clone()),
+            Err(e) if bwrap_mode(plan) => {
+                Err(anyhow!("Can't chdir to {}: {}", dir.display(), e.desc()))
             }
-            Ok(())
+            Err(e) => Err(anyhow!("--chdir {}: {}", dir.display(), e.desc())),
+        };
+    }
+    let mut candidates: Vec<PathBuf> = prep.caller_cwd.iter().cloned().collect();
+    if bwrap_mode(plan) {
+        let home = process::environment(plan)
+            .into_iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v));
+        candidates.extend(home);
+    }
+    for dir in candidates {
+        if nix::unistd::chdir(dir.as_path()).is_ok() {
+            return Ok(dir);
         }
     }
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(PathBuf::from("/"))
 }
 
 /// The command's last steps: its own signal mask and descriptors, Landlock, seccomp, exec.
 fn exec_command(
     plan: &Plan,
     prep: &Prepared,
+    exec: &process::ExecSpec,
     report: &OwnedFd,
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
+    handoff::close_sync_fd_for_command(plan);
     process::clear_cloexec(&plan.process.keep_fds)?;
     if let Some(policy) = &plan.landlock {
         landlock::apply(policy, plan.process.verbose)?;
@@ -271,20 +319,20 @@ fn exec_command(
     timer.mark("landlock");
     seccomp::install(&prep.filters)?;
     timer.mark("seccomp install");
-    let errno = process::exec(&prep.exec);
-    let status = if errno == libc::ENOENT {
+    let errno = process::exec(exec);
+    let status = if bwrap_mode(plan) {
+        setup_status(plan)
+    } else if errno == libc::ENOENT {
         EXIT_NOT_FOUND
     } else {
         EXIT_CANNOT_EXEC
     };
-    let reason = std::io::Error::from_raw_os_error(errno);
-    report_and_exit(
-        report,
-        status,
-        &format!(
-            "{}: {}",
-            prep.exec.display_name,
-            mounts::io_message(&reason)
-        ),
-    );
+    let reason = mounts::io_message(&std::io::Error::from_raw_os_error(errno));
+    let name = &exec.display_name;
+    let message = if bwrap_mode(plan) {
+        format!("execvp {name}: {reason}")
+    } else {
+        format!("{name}: {reason}")
+    };
+    report_and_exit(report, status, &message);
 }

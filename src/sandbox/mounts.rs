@@ -24,9 +24,9 @@ const OPEN_TREE_CLONE: u32 = 1;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(super) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(super) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(super) const MOUNT_ATTR_NODEV: u64 = 0x4;
 const FSCONFIG_SET_FLAG: u32 = 0;
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
@@ -88,7 +88,7 @@ fn open_tree(dirfd: RawFd, path: &Path, recursive: bool) -> std::io::Result<Owne
 
 /// Sets (never clears) mount attributes on the mount `fd` is the root of, and on its
 /// submounts when `recursive`.
-fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
+pub(super) fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
@@ -114,7 +114,7 @@ fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
 }
 
 /// Attaches the detached mount `mount` onto the object `target` refers to.
-fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
+pub(super) fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
     // SAFETY: both descriptors are open; the empty paths are static C strings.
     check(unsafe {
         libc::syscall(
@@ -131,7 +131,11 @@ fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
 
 /// A new, detached filesystem instance of `fstype` configured with `options`
 /// (`(key, None)` is a flag).
-fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: u64) -> Result<OwnedFd> {
+pub(super) fn new_fs(
+    fstype: &str,
+    options: &[(&str, Option<&str>)],
+    attrs: u64,
+) -> Result<OwnedFd> {
     let name = CString::new(fstype)?;
     // SAFETY: `name` outlives the call.
     let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
@@ -195,14 +199,39 @@ fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Owne
 
 /// What a destination must be when it has to be created.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Dir,
     File,
 }
 
 /// Resolves `dest` inside the new root, creating missing parents as directories and the last
 /// component as `kind`. Each step is resolved again from the root, so no step can leave it.
-fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
+pub(super) fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
+    resolve_dest_with_parents(root, dest, kind, mode, 0o755)
+}
+
+/// The mode bubblewrap gives the missing parents of a path created with `mode`: always
+/// searchable by the owner, and readable and searchable by group and others when `mode` gives
+/// them any access, so that `--perms 0750 --dir /a/b` makes `/a` 0750, not 0755.
+pub fn parent_mode(mode: u32) -> u32 {
+    let mut parent = 0o700;
+    if mode & 0o070 != 0 {
+        parent |= 0o050;
+    }
+    if mode & 0o007 != 0 {
+        parent |= 0o005;
+    }
+    parent
+}
+
+/// [`resolve_dest`], creating missing parents with `parent` as their mode.
+fn resolve_dest_with_parents(
+    root: &OwnedFd,
+    dest: &Path,
+    kind: Kind,
+    mode: u32,
+    parent: u32,
+) -> Result<OwnedFd> {
     match open_in_root(root, dest, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -215,8 +244,8 @@ fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<Ow
         _ => bail!("{}: cannot be created", dest.display()),
     };
     let parent_path = dest.parent().unwrap_or(Path::new("/"));
-    let parent = resolve_dest(root, parent_path, Kind::Dir, 0o755)?;
-    create_entry(&parent, name, kind, mode)
+    let parent_fd = resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?;
+    create_entry(&parent_fd, name, kind, mode)
         .with_context(|| format!("creating {}", dest.display()))?;
     open_in_root(root, dest, libc::O_PATH).with_context(|| format!("opening {}", dest.display()))
 }
@@ -257,7 +286,7 @@ fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::i
 }
 
 /// *at() calls that create entries need a real directory descriptor, not an O_PATH one.
-fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+pub(super) fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
     let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
     // SAFETY: the path is NUL-terminated and outlives the call.
     let fd = unsafe {
@@ -283,6 +312,10 @@ enum Source {
     Tree(OwnedFd),
     /// The operation's source was optional and is missing.
     Skipped,
+    /// Bytes read from the caller's descriptor (`--file`, `--bind-data`).
+    Data(Vec<u8>),
+    /// Overlay layers opened as O_PATH descriptors.
+    Overlay(super::overlay::Layers),
     /// The operation needs nothing from the host.
     None,
 }
@@ -312,6 +345,10 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
                 wants_dev = true;
                 Source::None
             }
+            FsOp::Data { fd, .. } => {
+                Source::Data(read_shared_fd(*fd).with_context(|| format!("{op}: reading fd {fd}"))?)
+            }
+            FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
             _ => Source::None,
         });
     }
@@ -331,6 +368,32 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         None
     };
     Ok(HostSources { per_op, dev_nodes })
+}
+
+/// Reads a caller's descriptor to its end without closing it: bubblewrap lets two operations
+/// name the same fd (the second one reads what is left). [`close_data_fds`] closes them after.
+fn read_shared_fd(fd: i32) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // SAFETY: F_GETFD only checks that the number is open before we borrow it.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the File is never dropped (ManuallyDrop), so the caller's descriptor stays open.
+    let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// Closes the descriptors the data operations read, so the command does not inherit them.
+fn close_data_fds(plan: &Plan) {
+    for op in &plan.fs {
+        if let FsOp::Data { fd, .. } = op {
+            // SAFETY: the descriptor was handed over for this operation and is not used again;
+            // closing it twice (two operations, one fd) only returns EBADF.
+            unsafe { libc::close(*fd) };
+        }
+    }
 }
 
 /// Stops mount events from travelling between the host and the sandbox (in either direction)
@@ -363,7 +426,37 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
     let anchor: OwnedFd = anchor.into();
     attach(&root_mount, &anchor).context("attaching the root tmpfs")?;
     drop(root_mount);
-    let root = owned(
+    let mut root = open_top_of_anchor()?;
+    let HostSources { per_op, dev_nodes } = sources;
+    let mut dev_nodes = dev_nodes;
+    // Modes in the plan are exact (bwrap's --perms): no umask in between.
+    // SAFETY: umask only swaps the process's mask.
+    let old_umask = unsafe { libc::umask(0) };
+    for (op, source) in plan.fs.iter().zip(per_op) {
+        let result = apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string());
+        if let Err(e) = result {
+            // SAFETY: as above.
+            unsafe { libc::umask(old_umask) };
+            return Err(e);
+        }
+        // Something mounted on / itself (`--bind / /`) hides the tmpfs: later operations and
+        // pivot_root must see the new top of the stack.
+        if op.dest() == Path::new("/") {
+            root = open_top_of_anchor()?;
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::umask(old_umask) };
+    close_data_fds(plan);
+    if plan.root_read_only {
+        set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
+    }
+    pivot_into(&root)
+}
+
+/// The topmost mount on the anchor (/tmp of this private namespace): the new root.
+fn open_top_of_anchor() -> Result<OwnedFd> {
+    owned(
         // SAFETY: static path; the call only reads it.
         unsafe {
             libc::open(
@@ -372,16 +465,7 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
             )
         } as libc::c_long,
     )
-    .context("opening the new root")?;
-    let HostSources { per_op, dev_nodes } = sources;
-    let mut dev_nodes = dev_nodes;
-    for (op, source) in plan.fs.iter().zip(per_op) {
-        apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string())?;
-    }
-    if plan.root_read_only {
-        set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
-    }
-    pivot_into(&root)
+    .context("opening the new root")
 }
 
 fn apply(
@@ -420,10 +504,10 @@ fn apply(
             Ok(attach(&fs, &target)?)
         }
         FsOp::Dir { dest, mode } => {
-            let fd = resolve_dest(root, dest, Kind::Dir, mode.unwrap_or(0o755))?;
-            if let Some(mode) = mode {
-                chmod_fd(&fd, *mode)?;
-            }
+            // An existing directory keeps its mode, as in bwrap; a new one gets `mode` exactly
+            // (the umask is 0 here), its missing parents a mode derived from it.
+            let mode = mode.unwrap_or(0o755);
+            resolve_dest_with_parents(root, dest, Kind::Dir, mode, parent_mode(mode))?;
             Ok(())
         }
         FsOp::Symlink { target, dest } => symlink(root, target, dest),
@@ -455,8 +539,25 @@ fn apply(
             let fd = open_in_root(root, dest, libc::O_PATH)?;
             chmod_fd(&fd, *mode)
         }
-        FsOp::Data { .. } | FsOp::Overlay { .. } => {
-            bail!("not supported by this version of stockade")
+        FsOp::Data {
+            dest, mode, bind, ..
+        } => {
+            let Source::Data(bytes) = source else {
+                bail!("internal error: no data read");
+            };
+            let mode = mode.unwrap_or(0o666);
+            match bind {
+                None => write_file(root, dest, &bytes, mode),
+                Some(read_only) => bind_data(root, dest, &bytes, mode, *read_only),
+            }
+        }
+        FsOp::Overlay { dest, .. } => {
+            let Source::Overlay(layers) = source else {
+                bail!("internal error: overlay layers not opened");
+            };
+            let fs = super::overlay::mount(layers)?;
+            let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+            Ok(attach(&fs, &target)?)
         }
     }
 }
@@ -474,7 +575,7 @@ fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()
         root,
         dest,
         kind,
-        if kind == Kind::Dir { 0o755 } else { 0o644 },
+        if kind == Kind::Dir { 0o755 } else { 0o444 },
     )?;
     attach(&tree, &target).context("attaching")?;
     Ok(())
@@ -525,7 +626,7 @@ fn chmod_fd(fd: &OwnedFd, mode: u32) -> Result<()> {
 }
 
 fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let fd = resolve_dest(root, dest, Kind::File, mode)?;
+    let fd = resolve_dest_with_parents(root, dest, Kind::File, mode, parent_mode(mode))?;
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -534,6 +635,38 @@ fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result
         .context("opening")?;
     file.write_all(contents).context("writing")?;
     chmod_fd(&fd, mode)
+}
+
+/// `--bind-data`: the bytes go to a file on a private, detached tmpfs (invisible in the
+/// sandbox), which is then bind-mounted at `dest`.
+fn bind_data(root: &OwnedFd, dest: &Path, bytes: &[u8], mode: u32, read_only: bool) -> Result<()> {
+    let scratch = new_fs(
+        "tmpfs",
+        &[("mode", Some("0700"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .context("tmpfs for the data file")?;
+    // SAFETY: static name; the mount fd is a directory; the result is checked.
+    let fd = unsafe {
+        libc::openat(
+            scratch.as_raw_fd(),
+            c"data".as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    let file = owned(fd as libc::c_long).context("creating the data file")?;
+    std::fs::File::from(file)
+        .write_all(bytes)
+        .context("writing the data file")?;
+    let tree = open_tree(scratch.as_raw_fd(), Path::new("data"), false)
+        .context("cloning the data file")?;
+    let mode = if read_only {
+        BindMode::ReadOnly
+    } else {
+        BindMode::ReadWrite
+    };
+    bind(root, tree, dest, mode)
 }
 
 /// tmpfs with the host's harmless device nodes bound in, a private devpts, shm, and the

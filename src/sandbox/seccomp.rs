@@ -11,6 +11,7 @@ pub struct Filters(pub Vec<seccompiler::BpfProgram>);
 pub fn prepare(seccomp: &Seccomp) -> Result<Filters> {
     match seccomp {
         Seccomp::Off => Ok(Filters(Vec::new())),
+        Seccomp::Fds(fds) => Ok(Filters(super::seccomp_fd::load(fds)?)),
         _ => bail!("seccomp filters are not supported by this version of stockade"),
     }
 }
