@@ -63,6 +63,7 @@ impl Timer {
 struct Prepared {
     exec: process::ExecSpec,
     filters: seccomp::Filters,
+    fd_filters: Vec<seccompiler::BpfProgram>,
     keep_caps: std::collections::HashSet<::caps::Capability>,
     caller_cwd: Option<PathBuf>,
     signal_mask: nix::sys::signal::SigSet,
@@ -76,6 +77,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
     let filters = seccomp::prepare(&plan.seccomp)?;
+    let fd_filters = seccomp_fd::load(&plan.seccomp)?;
     let keep_caps = caps::parse_caps(&plan.caps_keep)?;
     timer.mark("plan checks and seccomp compile");
 
@@ -92,6 +94,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let prepared = Prepared {
         exec,
         filters,
+        fd_filters,
         keep_caps,
         caller_cwd: std::env::current_dir().ok(),
         signal_mask,
@@ -318,6 +321,7 @@ fn exec_command(
     }
     timer.mark("landlock");
     seccomp::install(&prep.filters)?;
+    seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");
     let errno = process::exec(exec);
     let status = if bwrap_mode(plan) {

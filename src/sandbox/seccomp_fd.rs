@@ -7,9 +7,47 @@ use std::os::fd::FromRawFd;
 
 use anyhow::{anyhow, bail, Result};
 
-/// Reads every program (each fd to its end, then closed, as bubblewrap does).
-pub fn load(fds: &[i32]) -> Result<Vec<seccompiler::BpfProgram>> {
-    fds.iter().map(|&fd| load_one(fd)).collect()
+use crate::plan::Seccomp;
+
+/// Reads every program the plan names (each fd to its end, then closed, as bubblewrap does).
+pub fn load(seccomp: &Seccomp) -> Result<Vec<seccompiler::BpfProgram>> {
+    match seccomp {
+        Seccomp::Fds(fds) => fds.iter().map(|&fd| load_one(fd)).collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Installs the programs in order with prctl(PR_SET_SECCOMP), not seccomp(2): callers'
+/// filters (Flatpak's) allow prctl so that the next program can still be added, and only the
+/// last may deny it. no_new_privs is already set.
+pub fn install(programs: &[seccompiler::BpfProgram]) -> Result<()> {
+    for program in programs {
+        let prog = libc::sock_fprog {
+            len: program.len() as u16,
+            // seccompiler's sock_filter has the kernel's layout (repr(C), same fields).
+            filter: program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` points into `program`, which outlives the call; the kernel copies it.
+        let ret = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if ret != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                bail!(
+                    "Unable to set up system call filtering as requested: prctl(PR_SET_SECCOMP) \
+reported EINVAL. (Hint: this requires a kernel configured with CONFIG_SECCOMP and \
+CONFIG_SECCOMP_FILTER.)"
+                );
+            }
+            bail!("prctl(PR_SET_SECCOMP): {}", super::mounts::io_message(&e));
+        }
+    }
+    Ok(())
 }
 
 fn load_one(fd: i32) -> Result<seccompiler::BpfProgram> {
