@@ -349,6 +349,12 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
                 Source::Data(read_shared_fd(*fd).with_context(|| format!("{op}: reading fd {fd}"))?)
             }
             FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
+            // A procfs belongs to a pid namespace: sharing the host's, bind the host's /proc.
+            FsOp::Proc { .. } if !plan.namespaces.pid && plan.userns.pidns_fd.is_none() => {
+                Source::Tree(open_tree(libc::AT_FDCWD, Path::new("/proc"), true).context(
+                    "opening the host's /proc (the sandbox shares its pid namespace)",
+                )?)
+            }
             _ => Source::None,
         });
     }
@@ -512,9 +518,13 @@ fn apply(
         }
         FsOp::Symlink { target, dest } => symlink(root, target, dest),
         FsOp::Proc { dest } => {
-            let fs = new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            let fs = match source {
+                Source::Tree(tree) => tree,
+                _ => new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?,
+            };
             let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
-            Ok(attach(&fs, &target)?)
+            attach(&fs, &target)?;
+            cover_proc_dirs(root, dest)
         }
         FsOp::Dev { dest } => {
             let nodes = dev_nodes.take().unwrap_or_default();
@@ -635,6 +645,27 @@ fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result
         .context("opening")?;
     file.write_all(contents).context("writing")?;
     chmod_fd(&fd, mode)
+}
+
+/// The parts of /proc that act on the whole machine are made read-only (bind-mounted on
+/// themselves), as bubblewrap does, whatever the sandbox's privileges inside.
+fn cover_proc_dirs(root: &OwnedFd, dest: &Path) -> Result<()> {
+    for name in ["sys", "sysrq-trigger", "irq", "bus"] {
+        let path = dest.join(name);
+        let Ok(fd) = open_in_root(root, &path, libc::O_PATH) else {
+            continue;
+        };
+        let tree = open_tree(fd.as_raw_fd(), Path::new(""), true)
+            .with_context(|| format!("covering {}", path.display()))?;
+        set_attrs(
+            tree.as_raw_fd(),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            true,
+        )
+        .with_context(|| format!("covering {}", path.display()))?;
+        attach(&tree, &fd).with_context(|| format!("covering {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `--bind-data`: the bytes go to a file on a private, detached tmpfs (invisible in the
