@@ -249,8 +249,10 @@ fn sandbox_child(
     caps::drop_all_except(&prep.keep_caps)?;
     caps::set_no_new_privs()?;
     // The command must not be able to ptrace or read the memory of its still-privileged-looking
-    // init, nor open /proc/1/exe.
-    nix::sys::prctl::set_dumpable(false).context("clearing dumpable")?;
+    // init, nor open /proc/1/exe. bwrap callers rely on opening /proc/PID/ns/* of the
+    // reported child-pid (to join with --userns/--pidns), which needs it dumpable, as in
+    // bubblewrap; its capabilities are gone by now either way.
+    nix::sys::prctl::set_dumpable(bwrap_mode(plan)).context("setting dumpable")?;
     timer.mark("hostname, network, fds, capabilities");
     handoff::wait_block_fd(plan);
 
