@@ -351,9 +351,11 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
             FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
             // A procfs belongs to a pid namespace: sharing the host's, bind the host's /proc.
             FsOp::Proc { .. } if !plan.namespaces.pid && plan.userns.pidns_fd.is_none() => {
-                Source::Tree(open_tree(libc::AT_FDCWD, Path::new("/proc"), true).context(
-                    "opening the host's /proc (the sandbox shares its pid namespace)",
-                )?)
+                Source::Tree(
+                    open_tree(libc::AT_FDCWD, Path::new("/proc"), true).context(
+                        "opening the host's /proc (the sandbox shares its pid namespace)",
+                    )?,
+                )
             }
             _ => Source::None,
         });
@@ -531,7 +533,9 @@ fn apply(
             minimal_dev(root, dest, nodes)
         }
         FsOp::Mqueue { dest } => {
-            let fs = new_fs("mqueue", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            // Plain flags, as bubblewrap mounts it (a message queue can be neither executed
+            // nor a device).
+            let fs = new_fs("mqueue", &[], 0)?;
             let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
             Ok(attach(&fs, &target)?)
         }
@@ -572,7 +576,8 @@ fn apply(
     }
 }
 
-/// Binds a detached tree at `dest`, with the flags its mode asks for on every submount.
+/// Binds a detached tree at `dest`, with the flags its mode asks for on every submount
+/// (bubblewrap applies them by path, which misses mounts hidden under others; this does not).
 fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()> {
     let attrs = match mode {
         BindMode::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
@@ -655,6 +660,12 @@ fn cover_proc_dirs(root: &OwnedFd, dest: &Path) -> Result<()> {
         let Ok(fd) = open_in_root(root, &path, libc::O_PATH) else {
             continue;
         };
+        // Already read-only to this process (the usual case in a user namespace, where they
+        // belong to an unmapped owner): nothing to cover, and the mount table stays as
+        // bubblewrap's.
+        if !writable(&fd) {
+            continue;
+        }
         let tree = open_tree(fd.as_raw_fd(), Path::new(""), true)
             .with_context(|| format!("covering {}", path.display()))?;
         set_attrs(
@@ -666,6 +677,21 @@ fn cover_proc_dirs(root: &OwnedFd, dest: &Path) -> Result<()> {
         attach(&tree, &fd).with_context(|| format!("covering {}", path.display()))?;
     }
     Ok(())
+}
+
+/// access(W_OK) on what `fd` refers to.
+fn writable(fd: &OwnedFd) -> bool {
+    // SAFETY: empty static path with AT_EMPTY_PATH; faccessat2 reads nothing else.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::W_OK,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    ret == 0
 }
 
 /// `--bind-data`: the bytes go to a file on a private, detached tmpfs (invisible in the
@@ -703,7 +729,12 @@ fn bind_data(root: &OwnedFd, dest: &Path, bytes: &[u8], mode: u32, read_only: bo
 /// tmpfs with the host's harmless device nodes bound in, a private devpts, shm, and the
 /// conventional links into /proc/self/fd.
 fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Result<()> {
-    let fs = new_fs("tmpfs", &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID)?;
+    // nodev is fine here: the device nodes are bind mounts with their own flags.
+    let fs = new_fs(
+        "tmpfs",
+        &[("mode", Some("0755"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )?;
     let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
     attach(&fs, &target)?;
     for (name, node) in nodes {
