@@ -271,7 +271,7 @@ fn sandbox_child(
             // Only the command holds the report pipe now: its exec closes the last copy.
             // SAFETY: closing our copy of a descriptor we own and no longer use.
             unsafe { libc::close(report.as_raw_fd()) };
-            let code = init::reap_until_exit(child);
+            let code = init::reap_until_exit(child, plan.namespaces.pid);
             // SAFETY: _exit from a forked child; see report_and_exit.
             unsafe { libc::_exit(code) }
         }
