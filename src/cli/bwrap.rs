@@ -799,10 +799,13 @@ pub fn to_plan(o: &BwrapOptions, host: &Host) -> Result<Plan, BwrapError> {
             "Cannot create new cgroup namespace because the kernel does not support it",
         ));
     }
-    if host.selinux_enabled && (o.exec_label.is_some() || o.file_label.is_some()) {
-        return Err(BwrapError::new(
-            "SELinux labels are not supported by stockade's bwrap (SELinux is enabled here)",
-        ));
+    // bubblewrap refuses labels where SELinux is off; where it is on, stockade cannot apply them.
+    if o.exec_label.is_some() || o.file_label.is_some() {
+        return Err(BwrapError::new(if host.selinux_enabled {
+            "SELinux labels are not supported by stockade's bwrap"
+        } else {
+            "labeling not supported on this system"
+        }));
     }
     let mut plan = Plan {
         program_name: "bwrap",
@@ -1057,7 +1060,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Ok(plan) => plan,
         Err(e) => return report(&diag, &argv0, &e),
     };
-    if let Err(msg) = check_sources(&plan) {
+    if let Err(msg) = check_fds(&plan).and_then(|()| check_sources(&plan)) {
         diag.error(&msg);
         return EXIT_FAILURE;
     }
@@ -1077,6 +1080,47 @@ fn report(diag: &Diag, argv0: &str, e: &BwrapError) -> i32 {
         diag.error(&e.message);
     }
     EXIT_FAILURE
+}
+
+/// Descriptors named on the command line must be open now: otherwise the number could
+/// later name one of stockade's own descriptors.
+fn check_fds(plan: &Plan) -> Result<(), String> {
+    let mut fds: Vec<i32> = plan
+        .fs
+        .iter()
+        .filter_map(|op| match op {
+            FsOp::BindFd { fd, .. } | FsOp::Data { fd, .. } => Some(*fd),
+            _ => None,
+        })
+        .collect();
+    let p = &plan.process;
+    fds.extend(
+        [
+            p.block_fd,
+            p.sync_fd,
+            p.info_fd,
+            p.json_status_fd,
+            p.userns_block_fd,
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    let u = &plan.userns;
+    fds.extend(
+        [u.join_fd, u.join_after_setup_fd, u.pidns_fd]
+            .into_iter()
+            .flatten(),
+    );
+    for fd in fds {
+        // SAFETY: F_GETFD takes no pointers.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!(
+                "Can't use fd {fd}: {}",
+                os_message(&std::io::Error::last_os_error())
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// bubblewrap's message for a missing bind source, before any namespace is made.

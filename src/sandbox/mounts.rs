@@ -207,7 +207,9 @@ pub(super) enum Kind {
 /// Resolves `dest` inside the new root, creating missing parents as directories and the last
 /// component as `kind`. Each step is resolved again from the root, so no step can leave it.
 pub(super) fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
-    resolve_dest_with_parents(root, dest, kind, mode, 0o755)
+    // Missing parents of mount points and links are private to the sandbox's user, as in
+    // bubblewrap (which derives them from an unset mode: 0700).
+    resolve_dest_with_parents(root, dest, kind, mode, 0o700)
 }
 
 /// The mode bubblewrap gives the missing parents of a path created with `mode`: always
@@ -378,30 +380,19 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
     Ok(HostSources { per_op, dev_nodes })
 }
 
-/// Reads a caller's descriptor to its end without closing it: bubblewrap lets two operations
-/// name the same fd (the second one reads what is left). [`close_data_fds`] closes them after.
+/// Reads a caller's descriptor to its end and closes it, as bubblewrap does: naming the same
+/// fd in two operations fails at the second.
 fn read_shared_fd(fd: i32) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    // SAFETY: F_GETFD only checks that the number is open before we borrow it.
+    // SAFETY: F_GETFD only checks that the number is open before we take it over.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: the File is never dropped (ManuallyDrop), so the caller's descriptor stays open.
-    let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    // SAFETY: the caller handed this descriptor over to be consumed; dropping closes it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
     Ok(data)
-}
-
-/// Closes the descriptors the data operations read, so the command does not inherit them.
-fn close_data_fds(plan: &Plan) {
-    for op in &plan.fs {
-        if let FsOp::Data { fd, .. } = op {
-            // SAFETY: the descriptor was handed over for this operation and is not used again;
-            // closing it twice (two operations, one fd) only returns EBADF.
-            unsafe { libc::close(*fd) };
-        }
-    }
 }
 
 /// Stops mount events from travelling between the host and the sandbox (in either direction)
@@ -455,7 +446,6 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
     }
     // SAFETY: as above.
     unsafe { libc::umask(old_umask) };
-    close_data_fds(plan);
     if plan.root_read_only {
         set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
     }
@@ -605,7 +595,7 @@ fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
 
 fn symlink(root: &OwnedFd, target: &Path, dest: &Path) -> Result<()> {
     let (parent, name) = split_parent(dest)?;
-    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o755)?)?;
+    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o700)?)?;
     let t = cstr(target)?;
     let n = CString::new(name.as_bytes())?;
     // SAFETY: both C strings outlive the call; `parent` is an open directory.

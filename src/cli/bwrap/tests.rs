@@ -724,10 +724,6 @@ fn process_options_map_onto_the_plan() {
             "--chdir",
             "/w",
             "--level-prefix",
-            "--exec-label",
-            "l",
-            "--file-label",
-            "f",
             "cmd",
             "arg",
         ],
@@ -748,11 +744,18 @@ fn process_options_map_onto_the_plan() {
     assert!(!p.process.as_pid_1);
     let p = plan(&["--lock-file", "/l", "true"], &user()).unwrap();
     assert!(!p.process.as_pid_1);
+    // As in bubblewrap, labels are refused where SELinux is off.
+    assert_eq!(
+        plan(&["--exec-label", "x", "true"], &user())
+            .unwrap_err()
+            .message,
+        "labeling not supported on this system"
+    );
     let selinux = Host {
         selinux_enabled: true,
         ..user()
     };
-    assert!(plan(&["--exec-label", "x", "true"], &selinux).is_err());
+    assert!(plan(&["--file-label", "x", "true"], &selinux).is_err());
 }
 
 #[test]
