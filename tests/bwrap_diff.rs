@@ -806,3 +806,44 @@ fn reexec_through_proc_self_exe() {
         .unwrap();
     assert_eq!(stdout(&out), "nested\n", "{}", stderr(&out));
 }
+
+/// The caller maps the ids itself: read the child's pid from --info-fd, write its maps, then
+/// unblock it through --userns-block-fd.
+const USERNS_BLOCK_SCRIPT: &str = r#"
+B=$0; d=$1; mkfifo $d/info $d/block
+$B --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 \
+   --unshare-user --info-fd 3 --userns-block-fd 4 sh -c 'id -u; id -g' 4<$d/block 3>$d/info &
+exec 5>$d/block
+pid=$(grep -o '"child-pid": [0-9]*' $d/info | grep -o '[0-9]*$')
+echo deny > /proc/$pid/setgroups
+echo "4321 $(id -u) 1" > /proc/$pid/uid_map
+echo "8765 $(id -g) 1" > /proc/$pid/gid_map
+echo x >&5
+wait $!; echo status=$?
+"#;
+
+#[test]
+fn userns_block_fd_lets_the_caller_map_ids() {
+    require_ordinary_user();
+    if !have_debian_bwrap() {
+        return;
+    }
+    let run_one = |bwrap: &Path| {
+        let dir = TempDir::new("bwrap-diff-ublock");
+        Command::new("timeout")
+            .args(["20", "sh", "-c", USERNS_BLOCK_SCRIPT])
+            .arg(bwrap)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let theirs = run_one(Path::new(DEBIAN_BWRAP));
+    let mine = run_one(&ours());
+    assert_eq!(
+        stdout(&theirs),
+        "4321\n8765\nstatus=0\n",
+        "{}",
+        stderr(&theirs)
+    );
+    assert_eq!(stdout(&mine), stdout(&theirs), "{}", stderr(&mine));
+}

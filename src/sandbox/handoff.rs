@@ -87,3 +87,52 @@ pub fn close_sync_fd_for_command(plan: &Plan) {
         close_fd(fd);
     }
 }
+
+/// `--userns-block-fd`: the caller writes the sandbox's id maps itself, after reading the
+/// child's pid from --info-fd. The sandbox waits at this gate until the launcher has seen the
+/// caller's go-ahead on the block fd.
+pub struct Gate {
+    wait: Option<OwnedFd>,
+    open: Option<OwnedFd>,
+}
+
+impl Gate {
+    /// A closed gate when the plan has a userns block fd, else a gate that never waits.
+    pub fn new(plan: &Plan) -> Result<Gate> {
+        if plan.process.userns_block_fd.is_none() {
+            return Ok(Gate {
+                wait: None,
+                open: None,
+            });
+        }
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| anyhow!("creating the userns gate: {e}"))?;
+        Ok(Gate {
+            wait: Some(r),
+            open: Some(w),
+        })
+    }
+
+    /// In the sandbox: blocks until the launcher opens the gate (or exits).
+    pub fn wait(&self) {
+        if let Some(fd) = &self.open {
+            // Our copy of the write end would keep the pipe from ever reaching EOF.
+            // SAFETY: closing a descriptor this process owns and never uses again.
+            unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(fd)) };
+        }
+        if let Some(fd) = &self.wait {
+            wait_readable(std::os::fd::AsRawFd::as_raw_fd(fd));
+        }
+    }
+
+    /// In the launcher: waits for the caller's byte on the block fd, then lets the sandbox go.
+    pub fn open_after_caller(self, plan: &Plan) {
+        let Gate { wait, open } = self;
+        drop(wait);
+        if let (Some(fd), Some(_)) = (plan.process.userns_block_fd, &open) {
+            wait_readable(fd);
+            close_fd(fd);
+        }
+        drop(open);
+    }
+}

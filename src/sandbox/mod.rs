@@ -68,6 +68,7 @@ struct Prepared {
     caller_cwd: Option<PathBuf>,
     signal_mask: nix::sys::signal::SigSet,
     launcher: Option<OwnedFd>,
+    gate: handoff::Gate,
 }
 
 /// Runs the plan. Returns the exit status stockade should end with.
@@ -91,6 +92,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         .context("creating the setup report pipe")?;
     let launcher = pidfd_of_self();
     let signal_mask = init::block_signals()?;
+    let gate = handoff::Gate::new(plan)?;
     let prepared = Prepared {
         exec,
         filters,
@@ -99,6 +101,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         caller_cwd: std::env::current_dir().ok(),
         signal_mask,
         launcher,
+        gate,
     };
     let pid = namespaces::fork_into(&plan.namespaces)?;
     if pid == 0 {
@@ -107,7 +110,6 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
-    drop(prepared);
     let child = Pid::from_raw(pid);
     if let Err(err) = status::announce(plan, pid) {
         // SAFETY: plain kill(2) to our own child.
@@ -115,6 +117,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         init::supervise(child, None, Duration::ZERO);
         return Err(err);
     }
+    prepared.gate.open_after_caller(plan);
     let report = read_report(report_r);
     let executed = report.is_none();
     if let Some((status, message)) = report {
@@ -218,7 +221,10 @@ fn sandbox_child(
     if prep.launcher.as_ref().is_some_and(launcher_is_gone) {
         return Err(anyhow!("stockade exited during setup"));
     }
+    // The status fds first: a caller reading --info-fd to EOF must not wait on our copy
+    // while we wait for it at the gate.
     handoff::close_status_fds(plan);
+    prep.gate.wait();
     let nest = userns::open_userns_limit(plan)?;
     timer.mark("clone into the new namespaces");
     if plan.namespaces.mount {

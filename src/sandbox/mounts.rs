@@ -140,7 +140,9 @@ pub(super) fn new_fs(
     // SAFETY: `name` outlives the call.
     let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
         .with_context(|| format!("fsopen {fstype}"))?;
-    for (key, value) in options {
+    // The source shows in mountinfo and df: name it after the type, as mount(8) users do.
+    let source = [("source", Some(fstype))];
+    for (key, value) in source.iter().chain(options) {
         let k = CString::new(*key)?;
         let v = value.map(CString::new).transpose()?;
         let (cmd, vptr) = match &v {

@@ -68,6 +68,10 @@ kernel.apparmor_restrict_unprivileged_userns is 1)"
 pub fn setup(plan: &Plan) -> Result<()> {
     if let Some(fd) = plan.userns.join_fd {
         join(fd, plan)?;
+    } else if plan.namespaces.user && plan.process.userns_block_fd.is_some() {
+        // The caller maps the ids once it has the child's pid (bwrap --userns-block-fd).
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| anyhow!("cannot create a user namespace: {e}{}", why_no_userns()))?;
     } else if plan.namespaces.user {
         enter(plan)?;
     }
