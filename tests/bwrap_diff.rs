@@ -41,7 +41,7 @@ const BASE: &[&str] = &[
 ];
 
 /// Prints the mount table in a comparable form (mount ids and devices differ run to run).
-const MOUNTS: &str = "awk '{print $5, $6, $(NF-2)}' /proc/self/mountinfo | sort";
+const MOUNTS: &str = "awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort";
 
 /// One row of the table.
 struct Case {
@@ -336,7 +336,7 @@ fn filesystem_operations() {
         case(
             "tmpfs with perms and size",
             &["--proc", "/proc", "--perms", "0700", "--tmpfs", "/t1", "--size", "1048576", "--tmpfs", "/t2"],
-            "stat -c '%n %a' /t1 /t2; stat -f -c '%b %S' /t2; awk '{print $5, $6, $(NF-2)}' /proc/self/mountinfo | sort",
+            "stat -c '%n %a' /t1 /t2; stat -f -c '%b %S' /t2; awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort",
         ),
         case(
             "dirs and parents",
@@ -405,7 +405,7 @@ fn filesystem_operations() {
         case(
             "proc and dev",
             &["--proc", "/proc", "--dev", "/dev", "--unshare-pid"],
-            "ls -A /dev | sort | tr '\\n' ' '; echo; ls -l /dev/null | cut -c1-10; awk '{print $5, $6, $(NF-2)}' /proc/self/mountinfo | sort",
+            "ls -A /dev | sort | tr '\\n' ' '; echo; ls -l /dev/null | cut -c1-10; awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort",
         ),
         case(
             "mqueue",
