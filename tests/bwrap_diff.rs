@@ -697,6 +697,14 @@ fn level_prefix_marks_diagnostics() {
         .output()
         .unwrap();
     assert!(stderr(&out).contains("<4>bwrap: Only the last --chdir option will take effect"));
+    // Errors found inside the sandbox carry the prefix too.
+    let out = Command::new(ours())
+        .args(BASE)
+        .args(["--level-prefix", "--chmod", "0700", "/nonexistent", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("<3>bwrap: "), "{}", stderr(&out));
 }
 
 #[test]

@@ -808,7 +808,8 @@ pub fn to_plan(o: &BwrapOptions, host: &Host) -> Result<Plan, BwrapError> {
         }));
     }
     let mut plan = Plan {
-        program_name: "bwrap",
+        // The executor prints its own diagnostics with this prefix.
+        program_name: if o.level_prefix { "<3>bwrap" } else { "bwrap" },
         root_read_only: false,
         fs: o.fs.clone(),
         uid: o.uid,

@@ -136,10 +136,11 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     Ok(code)
 }
 
-/// bwrap mode (`program_name == "bwrap"`) follows bubblewrap where callers can tell: every
-/// setup failure is status 1, exec failures read `execvp CMD: ...`, and PWD is set.
+/// bwrap mode (diagnostics prefixed `bwrap`, or `<3>bwrap` with --level-prefix) follows
+/// bubblewrap where callers can tell: every setup failure is status 1, exec failures read
+/// `execvp CMD: ...`, and PWD is set.
 fn bwrap_mode(plan: &Plan) -> bool {
-    plan.program_name == "bwrap"
+    plan.program_name.ends_with("bwrap")
 }
 
 /// The status for a failed setup.
