@@ -53,8 +53,10 @@ pub fn abi_version() -> Option<u32> {
 pub struct Report {
     /// The kernel's Landlock ABI; 0 when Landlock is unavailable.
     pub abi: u32,
-    /// Restrictions the policy asks for that this kernel cannot enforce. With `required`
-    /// these are a setup error; otherwise the sandbox runs without them.
+    /// Restrictions the policy asks for that will not hold: the kernel's ABI lacks them, or a
+    /// path rule sits inside a broader one (Landlock rights add up along a path, so a
+    /// read-only rule below a writable one stays writable). With `required` these are a setup
+    /// error; otherwise the sandbox runs without them.
     pub unenforced: Vec<String>,
     /// Differences that do not weaken what the policy asks for: hardening from ABIs newer
     /// than the kernel's, and rights the kernel denies more broadly than asked.
@@ -181,7 +183,48 @@ pub fn check_against(policy: &LandlockPolicy, abi: u32) -> Report {
             report.notes.push(line);
         }
     }
+    report.unenforced.extend(shadowed_rules(policy));
     report
+}
+
+/// Rules that ask for less than a rule on an ancestor (or the same path) grants. Landlock
+/// grants the union of the rights of every rule along a path, so such a rule cannot take
+/// rights away. Compared as written (before symlinks are resolved), which is how the
+/// profile's author reads them.
+fn shadowed_rules(policy: &LandlockPolicy) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, narrow) in policy.paths.iter().enumerate() {
+        let asked = fs_rights(narrow.access, ABI::V1);
+        let broader = policy.paths.iter().enumerate().find(|(j, wide)| {
+            *j != i
+                && narrow.path.starts_with(&wide.path)
+                && !asked.contains(fs_rights(wide.access, ABI::V1))
+        });
+        let Some((_, wide)) = broader else {
+            continue;
+        };
+        let (asked, wider) = (access_name(narrow.access), access_name(wide.access));
+        let path = narrow.path.display();
+        lines.push(if narrow.path == wide.path {
+            format!("{path} is listed as {asked} and as {wider}: it gets both")
+        } else {
+            format!(
+                "{path} is {asked} but inside {}, which is {wider} \
+                 (Landlock rights add up along a path)",
+                wide.path.display()
+            )
+        });
+    }
+    lines
+}
+
+fn access_name(access: LandlockAccess) -> &'static str {
+    match access {
+        LandlockAccess::ReadOnly => "read-only",
+        LandlockAccess::ReadWrite => "writable",
+        LandlockAccess::Execute => "read and execute",
+        LandlockAccess::Full => "writable and executable",
+    }
 }
 
 /// Restricts the calling process (and everything it execs) to the policy. Returns what the
@@ -457,6 +500,40 @@ mod tests {
         let report = check_against(&scopes_only, 5);
         assert_eq!(needs(&report), ["scope_signals"]);
         assert!(report.notes.is_empty());
+    }
+
+    #[test]
+    fn a_narrower_rule_inside_a_broader_one_is_reported() {
+        let rule = |path: &str, access| LandlockPath {
+            path: path.into(),
+            access,
+            optional: false,
+        };
+        let policy = LandlockPolicy {
+            paths: vec![
+                rule("/", LandlockAccess::ReadOnly),
+                rule("/usr", LandlockAccess::Execute),
+                rule("/tmp", LandlockAccess::ReadWrite),
+                rule("/tmp/data", LandlockAccess::ReadOnly),
+                rule("/tmpfoo", LandlockAccess::ReadOnly),
+                rule("/usr/lib", LandlockAccess::ReadOnly),
+                rule("/srv", LandlockAccess::ReadWrite),
+                rule("/srv", LandlockAccess::Execute),
+            ],
+            ..LandlockPolicy::default()
+        };
+        let report = check_against(&policy, 7);
+        assert_eq!(
+            report.unenforced,
+            [
+                "/tmp/data is read-only but inside /tmp, which is writable \
+                 (Landlock rights add up along a path)",
+                "/usr/lib is read-only but inside /usr, which is read and execute \
+                 (Landlock rights add up along a path)",
+                "/srv is listed as writable and as read and execute: it gets both",
+                "/srv is listed as read and execute and as writable: it gets both",
+            ]
+        );
     }
 
     #[test]
