@@ -367,6 +367,47 @@ fn a_missing_path_is_an_error_unless_optional() {
     });
 }
 
+#[test]
+fn a_read_only_rule_inside_a_writable_one_stays_writable_and_is_reported() {
+    let dir = TempDir::new("landlock-shadow");
+    let outer = dir.path().to_path_buf();
+    let inner = outer.join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    in_child(|| {
+        if let Err(skip) = need_abi(1) {
+            return Ok(skip);
+        }
+        let mut policy = LandlockPolicy {
+            paths: vec![
+                rule(&outer, LandlockAccess::ReadWrite),
+                rule(&inner, LandlockAccess::ReadOnly),
+            ],
+            required: true,
+            ..LandlockPolicy::default()
+        };
+        // Required: refused before anything is restricted, in one line naming the rule.
+        let err = match landlock::apply(&policy, false) {
+            Ok(_) => return Err("a shadowed rule was accepted as required".into()),
+            Err(err) => format!("{err:#}"),
+        };
+        if !err.contains(&format!("{} is read-only but inside", inner.display())) {
+            return Err(format!("unexpected error: {err}"));
+        }
+        expect_ok("read / before any domain", std::fs::read_dir("/"))?;
+        // Best effort: reported, and the kernel indeed lets the write through.
+        policy.required = false;
+        let report = expect_ok("apply", landlock::apply(&policy, false))?;
+        if report.unenforced.len() != 1 {
+            return Err(format!("expected one report line: {:?}", report.unenforced));
+        }
+        expect_ok(
+            "write inside the read-only rule",
+            std::fs::write(inner.join("file"), "x"),
+        )?;
+        Ok(Outcome::Pass)
+    });
+}
+
 /// A private user and network namespace with `lo` up, so that ports are ours alone.
 fn private_loopback() -> Result<(), Outcome> {
     let flags = nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNET;
