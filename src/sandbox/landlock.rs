@@ -6,7 +6,7 @@
 //! Landlock ABI, computed once from the ABI number: the same number decides what is reported
 //! as not enforced, so the report and the ruleset cannot disagree.
 //!
-//! Semantics (documented in stockade-profile(5)):
+//! Semantics (for stockade-profile(5)):
 //! - With at least one path rule, every filesystem right the kernel knows is handled, so a
 //!   path not listed (nor below a listed one) gets no access at all. Without path rules the
 //!   filesystem is left to the mount namespace.
@@ -67,7 +67,7 @@ impl Report {
     /// The one-line setup error for a `required` policy the kernel cannot fully enforce.
     pub fn required_error(&self) -> String {
         format!(
-            "landlock: the profile requires rules this kernel (Landlock ABI {}) cannot enforce: {}",
+            "landlock: required, but not enforceable (kernel Landlock ABI {}): {}",
             self.abi,
             self.unenforced.join("; ")
         )
@@ -487,7 +487,8 @@ mod tests {
         assert_eq!(report.unenforced.len(), 7, "{report:?}");
         assert!(report.notes.is_empty());
         let message = report.required_error();
-        assert!(message.starts_with("landlock: the profile requires rules this kernel"));
+        assert!(message
+            .starts_with("landlock: required, but not enforceable (kernel Landlock ABI 0): "));
         assert!(!message.contains('\n'));
     }
 
