@@ -242,17 +242,18 @@ fn sandbox_child(
         net::loopback_up()?;
     }
     userns::finish(plan, nest)?;
-    let cwd = enter_working_directory(plan, prep)?;
-    let exec = process::with_pwd(&prep.exec, bwrap_mode(plan).then_some(cwd.as_path()));
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
         keep.sort_unstable();
         process::close_all_except(&keep)?;
     }
+    let cwd = enter_working_directory(plan, prep)?;
+    let exec = process::with_pwd(&prep.exec, bwrap_mode(plan).then_some(cwd.as_path()));
     if plan.process.new_session {
         process::new_session()?;
     }
+    process::new_session_keyring();
     caps::drop_all_except(&prep.keep_caps)?;
     caps::set_no_new_privs()?;
     // The command must not be able to ptrace or read the memory of its still-privileged-looking
@@ -286,15 +287,29 @@ fn sandbox_child(
 }
 
 /// The working directory: the plan's, or the caller's when it exists inside, else `/` (in bwrap
-/// mode $HOME first, as bubblewrap does). Returns it as PWD should show it.
+/// mode $HOME first, as bubblewrap does). Looked up inside the new root without magic links,
+/// so it can never be a directory of the host reached through a leaked descriptor
+/// (`--chdir /proc/self/fd/N`). Returns it as PWD should show it.
 fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<PathBuf> {
+    let enter = |dir: &std::path::Path| -> std::io::Result<()> {
+        let fd = mounts::open_workdir(dir)?;
+        nix::unistd::fchdir(fd.as_raw_fd()).map_err(std::io::Error::from)
+    };
     if let Some(dir) = &plan.chdir {
-        return match nix::unistd::chdir(dir.as_path()) {
+        return match enter(dir) {
             Ok(()) => Ok(dir.clone()),
-            Err(e) if bwrap_mode(plan) => {
-                Err(anyhow!("Can't chdir to {}: {}", dir.display(), e.desc()))
+            Err(e) => {
+                let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                    "leads through /proc magic links or too many symbolic links".to_string()
+                } else {
+                    mounts::io_message(&e)
+                };
+                if bwrap_mode(plan) {
+                    Err(anyhow!("Can't chdir to {}: {why}", dir.display()))
+                } else {
+                    Err(anyhow!("--chdir {}: {why}", dir.display()))
+                }
             }
-            Err(e) => Err(anyhow!("--chdir {}: {}", dir.display(), e.desc())),
         };
     }
     let mut candidates: Vec<PathBuf> = prep.caller_cwd.iter().cloned().collect();
@@ -306,7 +321,7 @@ fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<PathBuf> {
         candidates.extend(home);
     }
     for dir in candidates {
-        if nix::unistd::chdir(dir.as_path()).is_ok() {
+        if enter(&dir).is_ok() {
             return Ok(dir);
         }
     }
