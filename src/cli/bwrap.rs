@@ -1068,7 +1068,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     match crate::sandbox::launch(&plan) {
         Ok(status) => status,
         Err(err) => {
-            diag.error(&crate::error::one_line(&err));
+            diag.error(&crate::sandbox::strip_os_error_codes(
+                &crate::error::one_line(&err),
+            ));
             EXIT_FAILURE
         }
     }

@@ -121,6 +121,11 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let report = read_report(report_r);
     let executed = report.is_none();
     if let Some((status, message)) = report {
+        let message = if bwrap_mode(plan) {
+            strip_os_error_codes(&message)
+        } else {
+            message
+        };
         eprintln!("{}: {message}", plan.program_name);
         if status == setup_status(plan) {
             init::supervise(child, None, Duration::ZERO);
@@ -141,6 +146,27 @@ pub fn launch(plan: &Plan) -> Result<i32> {
 /// `execvp CMD: ...`, and PWD is set.
 fn bwrap_mode(plan: &Plan) -> bool {
     plan.program_name.ends_with("bwrap")
+}
+
+/// Messages without Rust's ` (os error N)` suffixes, as C programs print them.
+pub fn strip_os_error_codes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" (os error ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + " (os error ".len()..];
+        match tail.find(')') {
+            Some(close) if tail[..close].bytes().all(|b| b.is_ascii_digit()) => {
+                rest = &tail[close + 1..];
+            }
+            _ => {
+                out.push_str(" (os error ");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The status for a failed setup.

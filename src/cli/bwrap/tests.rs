@@ -768,3 +768,14 @@ fn root_keeps_its_capabilities_unless_dropped() {
     assert!(p.caps_keep.is_empty());
     assert!(plan(&["true"], &user()).unwrap().caps_keep.is_empty());
 }
+
+#[test]
+fn os_error_suffixes_are_stripped_from_diagnostics() {
+    use crate::sandbox::strip_os_error_codes as strip;
+    assert_eq!(
+        strip("chmod /x: No such file or directory (os error 2)"),
+        "chmod /x: No such file or directory"
+    );
+    assert_eq!(strip("a (os error 1): b (os error 13)"), "a: b");
+    assert_eq!(strip("kept (os error x)"), "kept (os error x)");
+}
