@@ -1151,5 +1151,7 @@ fn check_sources(plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
+pub mod export;
+
 #[cfg(test)]
 mod tests;
