@@ -855,3 +855,40 @@ fn userns_block_fd_lets_the_caller_map_ids() {
     );
     assert_eq!(stdout(&mine), stdout(&theirs), "{}", stderr(&mine));
 }
+
+/// `--die-with-parent` outside a new pid namespace (a reaper is kept for --sync-fd): when the
+/// caller is killed, nothing of the sandbox may survive, in bubblewrap or in stockade.
+#[test]
+fn die_with_parent_leaves_nothing_behind() {
+    require_ordinary_user();
+    let survivors = |bwrap: &Path, marker: &str| -> String {
+        let mut caller = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "\"$0\" {} --die-with-parent --sync-fd 0 sleep {marker} & wait",
+                BASE.join(" ")
+            ))
+            .arg(bwrap)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let pgrep = || {
+            let out = Command::new("pgrep")
+                .args(["-f", &format!("^sleep {marker}$")])
+                .output()
+                .unwrap();
+            stdout(&out)
+        };
+        assert!(!pgrep().is_empty(), "the sandbox did not start");
+        // Kill the caller (the shell); bwrap, its child, must follow, and the sandbox too.
+        caller.kill().unwrap();
+        let _ = caller.wait();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        pgrep()
+    };
+    assert_eq!(survivors(&ours(), "3737"), "");
+    if Path::new(DEBIAN_BWRAP).exists() {
+        assert_eq!(survivors(Path::new(DEBIAN_BWRAP), "3738"), "");
+    }
+}

@@ -365,6 +365,12 @@ fn exec_command(
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
     handoff::close_sync_fd_for_command(plan);
+    if plan.process.die_with_parent {
+        // Outside a new pid namespace the command would outlive a killed init: it dies with
+        // its parent too, as bubblewrap's does.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context("setting the parent-death signal")?;
+    }
     process::clear_cloexec(&plan.process.keep_fds)?;
     if let Some(policy) = &plan.landlock {
         landlock::apply(policy, plan.process.verbose)?;
