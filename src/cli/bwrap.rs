@@ -1034,8 +1034,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     let args = argv.get(1..).unwrap_or_default();
     // --version alone must work before anything else (build sandboxes call it).
     if args.len() == 1 && args[0] == "--version" {
-        println!("bubblewrap {BWRAP_VERSION}");
-        return 0;
+        return print_stdout(&format!("bubblewrap {BWRAP_VERSION}\n"));
     }
     let level_prefix = args.iter().any(|a| a == "--level-prefix");
     let diag = Diag { level_prefix };
@@ -1044,14 +1043,8 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Err(e) => return report(&diag, &argv0, &e),
     };
     let opts = match parsed {
-        Parsed::Help => {
-            print!("{}", usage(&argv0));
-            return 0;
-        }
-        Parsed::Version => {
-            println!("bubblewrap {BWRAP_VERSION}");
-            return 0;
-        }
+        Parsed::Help => return print_stdout(&usage(&argv0)),
+        Parsed::Version => return print_stdout(&format!("bubblewrap {BWRAP_VERSION}\n")),
         Parsed::Run(opts) => opts,
     };
     for w in &opts.warnings {
@@ -1074,6 +1067,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             EXIT_FAILURE
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`bwrap --help | head -1`) is not worth a panic.
+fn print_stdout(text: &str) -> i32 {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    0
 }
 
 fn report(diag: &Diag, argv0: &str, e: &BwrapError) -> i32 {

@@ -779,3 +779,56 @@ fn os_error_suffixes_are_stripped_from_diagnostics() {
     assert_eq!(strip("a (os error 1): b (os error 13)"), "a: b");
     assert_eq!(strip("kept (os error x)"), "kept (os error x)");
 }
+
+/// A cheap stand-in for the fuzzer: random mixes of real options and junk never panic, and
+/// every error is one line.
+#[test]
+fn random_command_lines_never_panic() {
+    let vocab: Vec<&str> = HELP
+        .iter()
+        .map(|(opt, _)| opt.split(' ').next().unwrap())
+        .chain([
+            "--",
+            "-",
+            "",
+            "0",
+            "-1",
+            "07777",
+            "0x10",
+            "/",
+            "/a",
+            "ALL",
+            "cap_kill",
+            " 3",
+            "+4",
+            "2147483648",
+            "\u{e9}",
+            "--perms",
+            "--size",
+            "--overlay-src",
+            "--args",
+        ])
+        .collect();
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut files = HashMap::new();
+    files.insert(3, b"--dir\0/x\0--perms\0".to_vec());
+    for _ in 0..5000 {
+        let len = (next() % 12) as usize;
+        let args: Vec<&str> = (0..len)
+            .map(|_| vocab[(next() % vocab.len() as u64) as usize])
+            .collect();
+        match parse_files(&args, &files) {
+            Ok(Parsed::Run(o)) => {
+                let _ = to_plan(&o, &user());
+            }
+            Ok(_) => {}
+            Err(e) => assert!(!e.message.contains('\n'), "{args:?}: {e:?}"),
+        }
+    }
+}
