@@ -263,7 +263,6 @@ fn search(ranges: &[Range], leaves: &Leaves) -> Vec<sock_filter> {
 
 /// Emits the code for each verdict.
 struct Leaves {
-    kill: u32,
     eperm: u32,
     /// Families allowed without further checks.
     socket_families: Vec<u32>,
@@ -281,7 +280,6 @@ impl Leaves {
         let netlink_route = socket_families.contains(&netlink);
         socket_families.retain(|&f| f != netlink);
         Leaves {
-            kill: libc::SECCOMP_RET_KILL_PROCESS,
             eperm: errno(libc::EPERM as u16),
             socket_families,
             netlink_route,
@@ -292,7 +290,7 @@ impl Leaves {
         match verdict {
             Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
             Verdict::Errno(e) => vec![ret(errno(*e))],
-            Verdict::Kill => vec![ret(self.kill)],
+            Verdict::Kill => vec![ret(libc::SECCOMP_RET_KILL_PROCESS)],
             Verdict::Ioctl => self.ioctl(),
             Verdict::NoNamespaceFlags(mask) => self.no_flags(*mask),
             Verdict::Personality => self.one_of(0, &HARMLESS_PERSONAS, self.eperm),
