@@ -24,9 +24,12 @@ pub enum Arch {
 impl Arch {
     pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
 
-    /// The architecture stockade was built for, when it has a table.
+    /// The architecture stockade was built for, when it has a table. The tables and the
+    /// filter's AUDIT_ARCH values are for the little-endian ABIs only.
     pub fn native() -> Option<Arch> {
-        if cfg!(target_arch = "x86_64") {
+        if cfg!(target_endian = "big") {
+            None
+        } else if cfg!(target_arch = "x86_64") {
             Some(Arch::X86_64)
         } else if cfg!(target_arch = "aarch64") {
             Some(Arch::Aarch64)
