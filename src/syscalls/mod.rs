@@ -232,7 +232,29 @@ pub fn command(cmd: SeccompCommand) -> Result<i32> {
             }
             Ok(0)
         }
+        SeccompCommand::Export { profile } => export(&profile),
     }
+}
+
+/// The compiled filter of a profile, as the raw program bubblewrap's `--seccomp FD` reads.
+fn export(profile: &str) -> Result<i32> {
+    use std::io::Write;
+    let plan = crate::profile::plan_for(profile, false)?;
+    let filters = crate::sandbox::seccomp::prepare(&plan.seccomp)?;
+    let Some(program) = filters.0.first() else {
+        bail!(Failure::setup(format!(
+            "profile {profile} has no seccomp allowlist to export"
+        )));
+    };
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for insn in program {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.push(insn.jt);
+        bytes.push(insn.jf);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    std::io::stdout().write_all(&bytes)?;
+    Ok(0)
 }
 
 #[cfg(test)]
