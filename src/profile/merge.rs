@@ -5,7 +5,7 @@
 //! it), `[env] remove` (by name), `[landlock] remove` (by path), and `!name` in the name lists
 //! of `[seccomp]`. A removal that matches nothing inherited is an error, so typos show.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use toml::Spanned;
@@ -56,9 +56,10 @@ fn same_file(a: &Source, b: &Source) -> bool {
 fn find_parent(catalog: &dyn Catalog, child: &Layer, extends: &Spanned<String>) -> Result<Source> {
     let name = extends.get_ref();
     if name.contains('/') {
-        let path = match &child.source.dir {
-            Some(dir) => dir.join(name),
-            None => Path::new(name).to_path_buf(),
+        // Collecting the components drops the `.` of `./base.toml` from what errors show.
+        let path: PathBuf = match &child.source.dir {
+            Some(dir) => dir.join(name).components().collect(),
+            None => Path::new(name).components().collect(),
         };
         return catalog
             .read_path(&path)

@@ -174,13 +174,31 @@ trait FromProfileStr: Sized {
     fn from_profile_str(s: &str) -> Result<Self, String>;
 }
 
+/// Deserializes a string through `parse`. The parse runs inside the visitor so that its error
+/// gets the span of the value itself, also for an element of an array.
+pub fn parse_str<'de, D, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(fn(&str) -> Result<T, String>);
+    impl<T> serde::de::Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            (self.0)(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(parse))
+}
+
 /// A string-typed value with its own syntax, checked while parsing.
 macro_rules! string_value {
     ($t:ty) => {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                <$t>::from_profile_str(&s).map_err(serde::de::Error::custom)
+                parse_str(d, <$t>::from_profile_str)
             }
         }
     };

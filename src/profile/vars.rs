@@ -166,15 +166,13 @@ impl fmt::Display for PathTemplate {
 
 impl<'de> Deserialize<'de> for Template {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Template::parse(&raw).map_err(serde::de::Error::custom)
+        super::schema::parse_str(d, Template::parse)
     }
 }
 
 impl<'de> Deserialize<'de> for PathTemplate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        PathTemplate::parse(&raw).map_err(serde::de::Error::custom)
+        super::schema::parse_str(d, PathTemplate::parse)
     }
 }
 
