@@ -366,7 +366,15 @@ impl<'de> Deserialize<'de> for Duration {
 
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", self.ms))
+        // The largest unit that shows the value exactly.
+        let unit = [(3_600_000, "h"), (60_000, "m"), (1000, "s")]
+            .into_iter()
+            .find(|(scale, _)| self.ms != 0 && self.ms % scale == 0);
+        let text = match unit {
+            Some((scale, name)) => format!("{}{name}", self.ms / scale),
+            None => format!("{}ms", self.ms),
+        };
+        s.serialize_str(&text)
     }
 }
 
@@ -583,6 +591,16 @@ mod tests {
         assert_eq!(parse_duration("1.5m").unwrap().ms, 90_000);
         assert_eq!(parse_duration("2h").unwrap().ms, 7_200_000);
         assert!(parse_duration("3 days").is_err());
+    }
+
+    #[test]
+    fn durations_print_in_the_largest_exact_unit() {
+        let show = |ms| toml::Value::try_from(Duration { ms }).unwrap().to_string();
+        assert_eq!(show(1_800_000), "\"30m\"");
+        assert_eq!(show(90_000), "\"90s\"");
+        assert_eq!(show(7_200_000), "\"2h\"");
+        assert_eq!(show(1500), "\"1500ms\"");
+        assert_eq!(show(0), "\"0ms\"");
     }
 
     #[test]
