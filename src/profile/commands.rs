@@ -64,13 +64,36 @@ fn list_line(catalog: &HostCatalog, source: Source) -> String {
 pub fn show(catalog: &dyn Catalog, name: &str) -> Result<i32> {
     let (chain, merged) = super::merged_profile(catalog, name, true)?;
     // Building the plan checks what only the plan knows (variables' values, the host).
-    build::to_plan(&merged, &Vars::from_caller(None), &Options::default())?;
-    print(&render(&chain, &merged)?);
+    let plan = build::to_plan(&merged, &Vars::from_caller(None), &Options::default())?;
+    let notes = plan
+        .landlock
+        .as_ref()
+        .map(landlock_notes)
+        .unwrap_or_default();
+    print(&render(&chain, &merged, &notes)?);
     Ok(0)
 }
 
-/// The TOML text of a merged profile, with a comment naming the files it came from.
-pub fn render(chain: &[Layer], merged: &ProfileFile) -> Result<String> {
+/// What the running kernel will not enforce of the profile's Landlock rules, as comments.
+fn landlock_notes(policy: &crate::plan::LandlockPolicy) -> Vec<String> {
+    let report = crate::sandbox::landlock::check(policy);
+    let mut notes = vec![format!(
+        "landlock: this kernel has Landlock ABI {}",
+        report.abi
+    )];
+    notes.extend(
+        report
+            .unenforced
+            .iter()
+            .map(|w| format!("landlock: not enforced: {w}")),
+    );
+    notes.extend(report.notes.iter().map(|n| format!("landlock: note: {n}")));
+    notes
+}
+
+/// The TOML text of a merged profile, with comments naming the files it came from and
+/// `notes` about this host.
+pub fn render(chain: &[Layer], merged: &ProfileFile, notes: &[String]) -> Result<String> {
     let from: Vec<String> = chain
         .iter()
         .rev()
@@ -78,8 +101,9 @@ pub fn render(chain: &[Layer], merged: &ProfileFile) -> Result<String> {
         .collect();
     let body = toml::to_string(merged)
         .map_err(|e| anyhow!(Failure::setup(format!("cannot print the profile: {e}"))))?;
+    let notes: String = notes.iter().map(|n| format!("# {n}\n")).collect();
     Ok(format!(
-        "# Fully merged from: {}\n# Variables such as ${{HOME}} are expanded at launch.\n\n{body}",
+        "# Fully merged from: {}\n# Variables such as ${{HOME}} are expanded at launch.\n{notes}\n{body}",
         from.join(" <- ")
     ))
 }

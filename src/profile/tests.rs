@@ -582,7 +582,7 @@ fn show_output_round_trips_to_the_same_plan() {
     let catalog = with_built_ins();
     for (name, _) in BUILT_IN {
         let (chain, m) = merged_profile(&catalog, name, false).expect("loads");
-        let shown = commands::render(&chain, &m).expect("renders");
+        let shown = commands::render(&chain, &m, &["a note".into()]).expect("renders");
         let again = MemoryCatalog::default().with(Origin::Path, "/shown.toml", &shown);
         let (chain2, m2) = merged_profile(&again, "/shown.toml", false)
             .unwrap_or_else(|e| panic!("{name}: {e:#}\n{shown}"));
