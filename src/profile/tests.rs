@@ -148,6 +148,23 @@ fn test_profile_binds_the_project_read_only_with_a_private_home() {
     assert_eq!(p.net, NetMode::None);
 }
 
+/// Projects usually live in the home directory: the empty home must not cover them.
+#[test]
+fn working_directory_binds_come_after_the_private_home() {
+    let vars = Vars::fixed(&[("HOME", "/home/u"), ("CWD", "/home/u/proj")]);
+    for name in ["build", "test"] {
+        let m = merged(&with_built_ins(), name);
+        let p = to_plan(&m, &vars, &no_seccomp()).unwrap();
+        let d = dests(&p);
+        let home = d.iter().position(|x| x == "/home/u").expect("a home");
+        let cwd = d
+            .iter()
+            .rposition(|x| x == "/home/u/proj")
+            .expect("the cwd");
+        assert!(home < cwd, "{name}: {d:?}");
+    }
+}
+
 #[test]
 fn desktop_profile_uses_the_per_app_home() {
     let p = plan(&with_built_ins(), "desktop");
