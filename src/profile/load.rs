@@ -52,14 +52,6 @@ fn fields_of(kind: FsKind) -> (&'static [&'static str], &'static [&'static str])
     }
 }
 
-/// The name of a kind as written in a profile.
-pub fn kind_name(kind: FsKind) -> String {
-    toml::Value::try_from(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// The optional fields present in an entry, with their spans.
 fn present_fields(entry: &FsEntry) -> Vec<(&'static str, std::ops::Range<usize>)> {
     let mut present = Vec::new();
@@ -82,7 +74,7 @@ fn check_fs_entry(layer: &Layer, entry: &Spanned<FsEntry>) -> Result<()> {
     let kind = *entry.get_ref().kind.get_ref();
     let (required, optional) = fields_of(kind);
     let present = present_fields(entry.get_ref());
-    let name = kind_name(kind);
+    let name = kind.name();
     for (field, span) in &present {
         if !required.contains(field) && !optional.contains(field) {
             return Err(layer.error(

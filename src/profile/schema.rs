@@ -80,6 +80,28 @@ pub enum FsKind {
     Mirror,
 }
 
+impl FsKind {
+    /// The name as written in a profile.
+    pub fn name(self) -> &'static str {
+        use FsKind::*;
+        match self {
+            RoBind => "ro-bind",
+            Bind => "bind",
+            DevBind => "dev-bind",
+            Tmpfs => "tmpfs",
+            Dir => "dir",
+            Symlink => "symlink",
+            Proc => "proc",
+            Dev => "dev",
+            Mqueue => "mqueue",
+            RemountRo => "remount-ro",
+            File => "file",
+            Chmod => "chmod",
+            Mirror => "mirror",
+        }
+    }
+}
+
 /// One `[[fs]]` entry. Which fields a kind takes is checked after parsing (`validate`), so
 /// that a misplaced field is reported at its own line.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -623,6 +645,18 @@ mod tests {
         assert!(EnvName::from_profile_str("_x1").is_ok());
         assert!(EnvName::from_profile_str("1X").is_err());
         assert!(EnvName::from_profile_str("A=B").is_err());
+    }
+
+    #[test]
+    fn fs_kind_names_match_their_serde_names() {
+        use FsKind::*;
+        for kind in [
+            RoBind, Bind, DevBind, Tmpfs, Dir, Symlink, Proc, Dev, Mqueue, RemountRo, File, Chmod,
+            Mirror,
+        ] {
+            let serde_name = toml::Value::try_from(kind).unwrap();
+            assert_eq!(serde_name.as_str(), Some(kind.name()));
+        }
     }
 
     #[test]
