@@ -270,3 +270,34 @@ fn unknown_profile_names_are_setup_errors() {
         "stockade: no profile named \"nope\" (see stockade profile list)\n"
     );
 }
+
+#[test]
+fn list_shows_a_broken_profile_as_invalid_and_the_others_still() {
+    let (dir, config) = scratch("list-invalid");
+    write_user_profile(&config, "broken", "description = \"x\"\nuid = \"zero\"\n");
+    std::fs::create_dir(config.join("stockade/profiles/adir.toml")).unwrap();
+    let out = stockade_in(dir.path(), &config, &["profile", "list"]);
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    let broken = config.join("stockade/profiles/broken.toml");
+    assert!(
+        text.lines().any(|l| l.starts_with("broken ")
+            && l.contains(" user ")
+            && l.contains(&format!(
+                "INVALID: {}:2:7: uid: invalid type",
+                broken.display()
+            ))),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("adir ") && l.contains("INVALID")),
+        "{text}"
+    );
+    for name in BUILT_IN {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} missing: {text}"
+        );
+    }
+}

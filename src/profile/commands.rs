@@ -31,8 +31,15 @@ pub fn list(catalog: &HostCatalog) -> Result<i32> {
     names.dedup();
     let mut out = String::new();
     for name in names {
-        if let Some(source) = catalog.find(&name, None)? {
-            out.push_str(&list_line(catalog, source));
+        // One unreadable file should not hide the others.
+        match catalog.find(&name, None) {
+            Ok(Some(source)) => out.push_str(&list_line(catalog, source)),
+            Ok(None) => {}
+            Err(e) => out.push_str(&format!(
+                "{name:<12} {:<9} INVALID: {}\n",
+                "?",
+                crate::error::one_line(&e)
+            )),
         }
     }
     print(&out);
