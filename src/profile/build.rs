@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 
+use super::merge::fs_dest;
 use super::schema::{
     Action, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable, FAMILIES,
 };
-use super::vars::Vars;
+use super::vars::{PathTemplate, Vars};
 use crate::error::Failure;
 use crate::plan::{
     BindMode, DenyAction, EnvOp, FsOp, LandlockAccess, LandlockPath, LandlockPolicy, Limits,
@@ -104,20 +105,17 @@ fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<
 
 /// One `[[fs]]` entry as a plan operation; `None` when a `mirror` finds nothing on the host.
 fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
-    let path = |p: &Option<toml::Spanned<super::vars::PathTemplate>>| -> Result<PathBuf> {
-        let p = p.as_ref().ok_or_else(|| anyhow!("checked while loading"))?;
-        Ok(PathBuf::from(p.get_ref().expand(vars)?))
+    // The loader checked that each kind has its required fields.
+    let expand = |p: Option<&PathTemplate>| -> Result<PathBuf> {
+        let p = p.ok_or_else(|| anyhow!("a required path is missing"))?;
+        Ok(PathBuf::from(p.expand(vars)?))
     };
-    let dest = || -> Result<PathBuf> {
-        match &entry.dest {
-            Some(_) => path(&entry.dest),
-            None => path(&entry.src),
-        }
-    };
+    let src = || expand(entry.src.as_ref().map(toml::Spanned::get_ref));
+    let dest = || expand(fs_dest(entry));
     let mode = entry.mode.as_ref().map(|m| m.get_ref().0);
     let bind = |mode: BindMode| -> Result<Option<FsOp>> {
         Ok(Some(FsOp::Bind {
-            src: path(&entry.src)?,
+            src: src()?,
             dest: dest()?,
             mode,
             optional: entry.optional.as_ref().is_some_and(|t| *t.get_ref()),
@@ -140,7 +138,7 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
             target: entry
                 .target
                 .as_ref()
-                .ok_or_else(|| anyhow!("checked while loading"))?
+                .ok_or_else(|| anyhow!("a symlink target is missing"))?
                 .get_ref()
                 .expand(vars)?
                 .into(),
@@ -161,7 +159,7 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
         },
         FsKind::Chmod => FsOp::Chmod {
             dest: dest()?,
-            mode: mode.ok_or_else(|| anyhow!("checked while loading"))?,
+            mode: mode.ok_or_else(|| anyhow!("a chmod mode is missing"))?,
         },
         FsKind::Mirror => {
             let dest = dest()?;

@@ -75,8 +75,8 @@ pub enum FsKind {
     RemountRo,
     File,
     Chmod,
-    /// The host path as the host has it: a symlink becomes the same symlink, anything else a
-    /// read-only bind, and a missing path nothing (for /bin, /lib... on merged-/usr hosts).
+    /// The host path as the host has it: a symlink becomes the same symlink, a directory a
+    /// read-only bind, anything else nothing (for /bin, /lib... on merged-/usr hosts).
     Mirror,
 }
 
