@@ -301,3 +301,43 @@ fn list_shows_a_broken_profile_as_invalid_and_the_others_still() {
         );
     }
 }
+
+#[test]
+fn desktop_profile_mounts_the_per_app_home_as_home() {
+    let (dir, config) = scratch("desktop-home");
+    // A home of the test's own, so the real one is never touched.
+    let home = dir.path().join("home");
+    let app_home = home.join(".local/share/stockade/default");
+    std::fs::create_dir_all(&app_home).unwrap();
+    std::fs::write(home.join("real-secret"), "x").unwrap();
+    let out = stockade([
+        "run",
+        "--seccomp",
+        "off",
+        "--profile",
+        "desktop",
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(
+        "echo kept > \"$HOME/settings\" && test ! -e \"$HOME/real-secret\" && echo \"$XAUTHORITY\"",
+    )
+    .current_dir(dir.path())
+    .env("XDG_CONFIG_HOME", &config)
+    .env("HOME", &home)
+    .env("XDG_RUNTIME_DIR", dir.path().join("run"))
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        format!("{}/run/Xauthority\n", dir.str()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(app_home.join("settings")).unwrap(),
+        "kept\n"
+    );
+}
