@@ -341,3 +341,29 @@ fn desktop_profile_mounts_the_per_app_home_as_home() {
         "kept\n"
     );
 }
+
+#[test]
+fn test_profile_reads_the_project_and_writes_only_private_places() {
+    let (dir, config) = scratch("test-profile");
+    std::fs::write(dir.path().join("input.txt"), "data\n").unwrap();
+    let script = "cat input.txt && ! touch new.txt 2>/dev/null \
+        && touch /tmp/t \"$HOME/h\" && echo private-ok";
+    let out = stockade_in(
+        dir.path(),
+        &config,
+        &[
+            "run",
+            "--seccomp",
+            "off",
+            "--profile",
+            "test",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "data\nprivate-ok\n", "{}", stderr(&out));
+    assert!(!dir.path().join("new.txt").exists());
+}
