@@ -55,8 +55,13 @@ pub fn source_for(catalog: &dyn Catalog, name: &str) -> Result<Source> {
         return catalog.read_path(Path::new(name));
     }
     catalog.find(name, None)?.ok_or_else(|| {
+        let hint = if name.ends_with(".toml") {
+            format!("a path needs a /, as in ./{name}")
+        } else {
+            "see stockade profile list".to_string()
+        };
         anyhow::anyhow!(crate::error::Failure::setup(format!(
-            "no profile named {name:?} (see stockade profile list)"
+            "no profile named {name:?} ({hint})"
         )))
     })
 }

@@ -619,5 +619,12 @@ fn show_output_round_trips_to_the_same_plan() {
 fn profile_names_with_slashes_or_dots_are_not_names() {
     let catalog = with_built_ins();
     assert!(error(&catalog, ".hidden").contains("is not a profile name"));
-    assert!(error(&catalog, "nope").contains("no profile named \"nope\""));
+    assert_eq!(
+        error(&catalog, "nope"),
+        "no profile named \"nope\" (see stockade profile list)"
+    );
+    assert_eq!(
+        error(&catalog, "mine.toml"),
+        "no profile named \"mine.toml\" (a path needs a /, as in ./mine.toml)"
+    );
 }
