@@ -628,3 +628,40 @@ fn profile_names_with_slashes_or_dots_are_not_names() {
         "no profile named \"mine.toml\" (a path needs a /, as in ./mine.toml)"
     );
 }
+
+/// stockade-profile(5) is written by hand: it must keep up with the group tables.
+#[test]
+fn man_page_lists_every_seccomp_group_with_its_members() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/stockade-profile.5");
+    let page = std::fs::read_to_string(path).expect("reading the man page");
+    for group in crate::syscalls::groups() {
+        let bold = format!("\\fB{}\\fR", group.name);
+        if group.members.is_empty() {
+            // Computed from the tables (@known): named, not listed.
+            assert!(
+                page.contains(&bold),
+                "{} is not in the man page",
+                group.name
+            );
+            continue;
+        }
+        let heading = format!(".TP\n\\fB{}\\fR\n", group.name);
+        let start = page
+            .find(&heading)
+            .unwrap_or_else(|| panic!("{} is not in the man page", group.name));
+        let entry = &page[start + heading.len()..];
+        let end = ["\n.TP", "\n.hy", "\n.SH"]
+            .iter()
+            .filter_map(|m| entry.find(m))
+            .min()
+            .unwrap_or(entry.len());
+        let entry = &entry[..end];
+        assert!(
+            entry.starts_with(group.description),
+            "{}: description",
+            group.name
+        );
+        let listed: Vec<&str> = entry.lines().last().unwrap_or("").split(", ").collect();
+        assert_eq!(listed, group.members, "{}: members", group.name);
+    }
+}
