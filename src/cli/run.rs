@@ -136,6 +136,9 @@ pub struct RunArgs {
     /// Print the launch plan and exit without creating anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the equivalent bwrap command line (and what it cannot express) and exit
+    #[arg(long)]
+    pub print_bwrap: bool,
     /// Report skipped rules and other details on stderr
     #[arg(short, long)]
     pub verbose: bool,
@@ -151,6 +154,11 @@ pub struct RunArgs {
 /// Runs `stockade run`: builds the plan, then prints or launches it.
 pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
     let plan = build_plan(&args, matches)?;
+    if args.print_bwrap {
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), "{}", super::bwrap::export::render(&plan));
+        return Ok(0);
+    }
     if args.dry_run {
         use std::io::Write;
         // A closed pipe (`| head`) is not an error worth a panic.
@@ -166,7 +174,13 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
         bail!(Failure::setup("run: missing command (give it after --)"));
     }
     let profile = args.profile.as_deref().unwrap_or("default");
-    let mut plan = crate::profile::plan_for(profile, args.verbose)?;
+    let opts = crate::profile::Options {
+        verbose: args.verbose,
+        // Without a filter the profile's syscall names need not be resolved.
+        seccomp_off: args.seccomp.as_deref() == Some("off"),
+    };
+    let vars = crate::profile::vars::Vars::from_caller(None);
+    let mut plan = crate::profile::plan_for_with(profile, &opts, &vars)?;
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;

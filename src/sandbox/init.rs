@@ -140,14 +140,16 @@ impl End {
 }
 
 /// PID 1's loop: reap every child, forward signals to the command, and when the command
-/// ends, kill whatever it left behind and return its status.
-pub fn reap_until_exit(command: Pid) -> i32 {
-    reap_until_end(command).code
+/// ends, kill whatever it left behind and return its status. `own_pid_namespace` is false for
+/// bwrap's reaper outside a new pid namespace (kept for --lock-file/--sync-fd): kill(-1) would
+/// then reach every process of the user, so leftovers are left alone, as bubblewrap does.
+pub fn reap_until_exit(command: Pid, own_pid_namespace: bool) -> i32 {
+    reap_until_end(command, own_pid_namespace).code
 }
 
 /// Like [`reap_until_exit`], with the signal that ended the command. The launcher's timeout
 /// SIGTERM goes to every process of the sandbox, not only the command.
-pub fn reap_until_end(command: Pid) -> End {
+pub fn reap_until_end(command: Pid, own_pid_namespace: bool) -> End {
     let set = watched();
     loop {
         let Some(got) = next_signal(&set, None) else {
@@ -155,12 +157,14 @@ pub fn reap_until_end(command: Pid) -> End {
         };
         if got.signo == libc::SIGCHLD {
             if let Some(end) = reap_children(command) {
-                // SAFETY: kill(-1) from PID 1 reaches every other process in this pid
-                // namespace and nothing outside it.
-                unsafe { libc::kill(-1, libc::SIGKILL) };
+                if own_pid_namespace {
+                    // SAFETY: kill(-1) from PID 1 reaches every other process in this pid
+                    // namespace and nothing outside it.
+                    unsafe { libc::kill(-1, libc::SIGKILL) };
+                }
                 return end;
             }
-        } else if got.timeout {
+        } else if got.timeout && own_pid_namespace {
             // SAFETY: as above; PID 1 itself is not affected by its own kill(-1).
             unsafe { libc::kill(-1, libc::SIGTERM) };
         } else {

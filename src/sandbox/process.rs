@@ -50,6 +50,23 @@ pub fn new_session() -> Result<()> {
     Ok(())
 }
 
+/// Gives the sandbox a new, empty, anonymous session keyring. The caller's session keyring
+/// would otherwise be inherited, and a possessor may read every key in it (Kerberos tickets,
+/// ecryptfs and other secrets that pam_keyinit, kinit or the desktop keep there). Best effort:
+/// a kernel without keys, or a host seccomp filter that denies keyctl, leaves nothing to hide
+/// and must not stop the launch.
+pub fn new_session_keyring() {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks for a new anonymous keyring; no other memory is passed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+}
+
 /// The command's environment: the caller's (or none), with the plan's changes in order.
 pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = if plan.env.clear {
@@ -70,6 +87,7 @@ pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
 }
 
 /// Everything exec needs, as C strings, made before fork so the child only calls execve.
+#[derive(Clone)]
 pub struct ExecSpec {
     pub candidates: Vec<CString>,
     pub argv: Vec<CString>,
@@ -145,4 +163,18 @@ pub fn exec(spec: &ExecSpec) -> i32 {
         }
     }
     best
+}
+
+/// The spec with `PWD` set to `pwd` (bwrap sets it to the directory it entered), or unchanged.
+pub fn with_pwd(spec: &ExecSpec, pwd: Option<&Path>) -> ExecSpec {
+    let mut spec = spec.clone();
+    if let Some(pwd) = pwd {
+        spec.envp.retain(|e| !e.as_bytes().starts_with(b"PWD="));
+        let mut kv = b"PWD=".to_vec();
+        kv.extend_from_slice(pwd.as_os_str().as_bytes());
+        if let Ok(c) = CString::new(kv) {
+            spec.envp.push(c);
+        }
+    }
+    spec
 }
