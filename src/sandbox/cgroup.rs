@@ -360,11 +360,21 @@ pub fn probe(controllers: &[&str]) -> Result<PathBuf, String> {
             return Ok(d.to_path_buf());
         }
         first.get_or_insert_with(|| {
-            if !ok_files {
-                format!("{} is not writable by this user", d.display())
+            let offers = if available.is_empty() {
+                "no controllers".to_string()
             } else {
-                format!("{} offers only: {}", d.display(), available.join(" "))
-            }
+                available.join(" ")
+            };
+            let access = if ok_files {
+                "is writable"
+            } else {
+                "is not writable by this user"
+            };
+            format!(
+                "{} {access} and offers {offers} (needed: {})",
+                d.display(),
+                controllers.join(" ")
+            )
         });
         dir = d.parent();
     }
