@@ -471,7 +471,6 @@ fn exec_command(
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
-    limits::apply_rlimits(&plan.limits.rlimits)?;
     handoff::close_sync_fd_for_command(plan);
     if plan.process.die_with_parent {
         // Outside a new pid namespace the command would outlive a killed init: it dies with
@@ -484,6 +483,9 @@ fn exec_command(
         landlock::apply(policy, plan.process.verbose)?;
     }
     timer.mark("landlock");
+    // After Landlock, which needs descriptors a low --rlimit nofile would deny; before
+    // seccomp, which may not allow setrlimit.
+    limits::apply_rlimits(&plan.limits.rlimits)?;
     seccomp::install(&prep.filters)?;
     seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");
