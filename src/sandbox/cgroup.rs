@@ -356,7 +356,12 @@ pub fn probe(controllers: &[&str]) -> Result<PathBuf, String> {
             .all(|f| writable(&d.join(f)));
         let available = read_words(&d.join("cgroup.controllers"));
         let has = controllers.iter().all(|c| available.iter().any(|a| a == c));
-        if ok_files && has {
+        // As create() would find it: the controllers already passed on to children, or no
+        // processes inside, so that they could be.
+        let enabled = read_words(&d.join("cgroup.subtree_control"));
+        let passes = controllers.iter().all(|c| enabled.iter().any(|e| e == c))
+            || read_words(&d.join("cgroup.procs")).is_empty();
+        if ok_files && has && passes {
             return Ok(d.to_path_buf());
         }
         first.get_or_insert_with(|| {
