@@ -306,6 +306,8 @@ pub struct ProcessOptions {
     pub timings: bool,
     /// Report skipped rules and other details on stderr.
     pub verbose: bool,
+    /// Without a user namespace, run confined by Landlock, seccomp and rlimits only.
+    pub fallback_landlock: bool,
 }
 
 impl Default for ProcessOptions {
@@ -324,6 +326,7 @@ impl Default for ProcessOptions {
             lock_files: Vec::new(),
             timings: false,
             verbose: false,
+            fallback_landlock: false,
         }
     }
 }

@@ -122,6 +122,9 @@ pub struct RunArgs {
     /// Let the sandbox outlive stockade's caller
     #[arg(long, help_heading = "Process")]
     pub no_die_with_parent: bool,
+    /// Without user namespaces, run confined by Landlock, seccomp and rlimits only (says what is missing)
+    #[arg(long, value_name = "landlock", value_parser = ["landlock"], help_heading = "Process")]
+    pub fallback: Option<String>,
     /// Write a JSON line with the exit code, reason and memory peak to this fd at the end
     #[arg(long, value_name = "FD", help_heading = "Process")]
     pub json_status_fd: Option<i32>,
@@ -414,6 +417,7 @@ fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
         }
         plan.process.json_status_fd = Some(fd);
     }
+    plan.process.fallback_landlock |= args.fallback.is_some();
     plan.process.verbose |= args.verbose;
     plan.process.timings |= args.timings;
     Ok(())

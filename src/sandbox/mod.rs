@@ -9,6 +9,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod fallback;
 pub mod handoff;
 pub mod init;
 pub mod landlock;
@@ -92,6 +93,11 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
     timer.mark("command line and profile");
     userns::check_ids(plan)?;
+    if plan.process.fallback_landlock && plan.namespaces.user {
+        if let Some(why) = fallback::userns_blocked() {
+            return fallback::run(plan, &why);
+        }
+    }
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
     let filters = seccomp::prepare(&plan.seccomp)?;
@@ -109,7 +115,16 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         NetMode::Pasta { publish } => Some(pasta::Starter::fork(publish)?),
         _ => None,
     };
-    userns::setup(plan)?;
+    userns::setup(plan).map_err(|e| {
+        if bwrap_mode(plan) || plan.process.fallback_landlock {
+            return e;
+        }
+        // The way out, for machines that forbid user namespaces.
+        anyhow!(
+            "{}; --fallback landlock runs the command without namespaces, confined by Landlock",
+            error::one_line(&e)
+        )
+    })?;
     timer.mark("user namespace");
 
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
