@@ -109,51 +109,23 @@ fn read_num(path: &str) -> Option<u64> {
     read_trimmed(path)?.parse().ok()
 }
 
-/// Tries unshare(CLONE_NEWUSER) in a throwaway child; `Err` carries the errno.
-fn userns_works() -> Result<(), i32> {
-    // SAFETY: `stockade info` is single-threaded; the child only calls async-signal-safe
-    // functions (unshare, _exit).
-    match unsafe { libc::fork() } {
-        -1 => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
-        0 => {
-            // SAFETY: unshare takes no pointers; _exit ends the child at once.
-            unsafe {
-                let ok = libc::unshare(libc::CLONE_NEWUSER) == 0;
-                let errno = *libc::__errno_location();
-                libc::_exit(if ok { 0 } else { errno.clamp(1, 255) })
-            }
-        }
-        pid => {
-            let mut status = 0;
-            // SAFETY: waiting for our own child into a local.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            match libc::WEXITSTATUS(status) {
-                0 => Ok(()),
-                errno => Err(errno),
-            }
-        }
-    }
-}
-
 fn user_namespaces() -> Json {
     let max = read_num("/proc/sys/user/max_user_namespaces");
     let clone = read_num("/proc/sys/kernel/unprivileged_userns_clone");
     let apparmor = read_num("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
-    let reason = match userns_works() {
-        Ok(()) => None,
-        Err(_) if max == Some(0) => Some("user.max_user_namespaces is 0".to_string()),
-        Err(_) if clone == Some(0) => Some("kernel.unprivileged_userns_clone is 0".to_string()),
-        Err(_) if apparmor == Some(1) => Some(
+    let reason = crate::sandbox::fallback::userns_blocked().map(|failure| {
+        if max == Some(0) {
+            "user.max_user_namespaces is 0".to_string()
+        } else if clone == Some(0) {
+            "kernel.unprivileged_userns_clone is 0".to_string()
+        } else if apparmor == Some(1) {
             "AppArmor restricts unprivileged user namespaces \
 (kernel.apparmor_restrict_unprivileged_userns is 1)"
-                .to_string(),
-        ),
-        Err(errno) => Some(format!(
-            "unshare(CLONE_NEWUSER) fails with {} (a seccomp filter, as in many containers, \
-or a security module)",
-            std::io::Error::from_raw_os_error(errno)
-        )),
-    };
+                .to_string()
+        } else {
+            format!("{failure} (a seccomp filter, as in many containers, or a security module)")
+        }
+    });
     Json::Obj(vec![
         ("available", Json::Bool(reason.is_none())),
         ("reason", Json::opt_str(reason)),
