@@ -326,6 +326,8 @@ fn the_index_is_the_sorted_union_of_the_tables() {
     for name in ["", "@default", "Read", "rea", "readx", "zzz", "_", "\u{e9}"] {
         assert_eq!(index::index_of(name), None, "{name:?}");
     }
+    // Lookups stay a hash and a compare or two.
+    assert!(index::longest_probe() <= 6, "{}", index::longest_probe());
 }
 
 #[test]
