@@ -221,11 +221,11 @@ fn resolve(key: &str, entries: &[toml::Spanned<String>], verbose: bool) -> Resul
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = entries.iter().map(|e| e.get_ref().clone()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.get_ref().as_str()).collect();
     let resolved = crate::syscalls::resolve(&names).map_err(|e| {
         anyhow!(Failure::setup(format!(
             "seccomp.{key}: {}: {}",
-            names.get(e.index).map(String::as_str).unwrap_or("?"),
+            names.get(e.index).copied().unwrap_or("?"),
             e.message
         )))
     })?;

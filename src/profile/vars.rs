@@ -92,7 +92,12 @@ impl Template {
     }
 
     pub fn expand(&self, vars: &Vars) -> Result<String> {
-        let mut out = String::new();
+        // Most paths of a profile are plain (`/usr`, `/etc/passwd`): without a `$` the
+        // template is its own text, with no pieces to split (one allocation instead of three).
+        if !self.0.contains('$') {
+            return Ok(self.0.clone());
+        }
+        let mut out = String::with_capacity(self.0.len());
         // Checked at parse time, so this cannot fail on syntax.
         for piece in pieces(&self.0).map_err(|e| anyhow!(Failure::setup(e)))? {
             match piece {
