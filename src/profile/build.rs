@@ -7,7 +7,8 @@ use anyhow::{anyhow, Result};
 
 use super::merge::fs_dest;
 use super::schema::{
-    Action, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable, FAMILIES,
+    Action, Fallback, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable,
+    FAMILIES,
 };
 use super::vars::{PathTemplate, Vars};
 use crate::error::Failure;
@@ -96,6 +97,9 @@ fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<
     }
     if let Some(v) = profile.die_with_parent {
         plan.process.die_with_parent = v;
+    }
+    if let Some(fallback) = profile.fallback {
+        plan.process.fallback_landlock = fallback == Fallback::Landlock;
     }
     if let Some(dir) = &profile.chdir {
         plan.chdir = Some(dir.expand(vars)?.into());
