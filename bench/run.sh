@@ -36,7 +36,7 @@ work=$(mktemp -d /tmp/stockade-bench.XXXXXX)
 chmod 1777 "$work"
 trap 'rm -rf "$work"' EXIT
 bin="$work/stockade"
-cp target/release/stockade "$bin"
+cp "target/$(rustc -vV | sed -n "s/^host: //p")/release/stockade" "$bin"
 gcc -O2 -o "$work/syscalls" bench/src/syscalls.c
 cd "$work"
 
