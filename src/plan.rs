@@ -241,6 +241,39 @@ pub struct Limits {
     pub cpus: Option<f64>,
 }
 
+/// The D-Bus session bus as the sandbox sees it: never the real bus, only a filtering
+/// `xdg-dbus-proxy` that the launcher starts before the sandbox and stops after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbusPolicy {
+    /// Bus names the sandbox may call and see (xdg-dbus-proxy `--talk`).
+    pub talk: Vec<String>,
+    /// Bus names the sandbox may own (`--own`).
+    pub own: Vec<String>,
+    /// Bus names the sandbox may see but not call (`--see`).
+    pub see: Vec<String>,
+    /// `NAME=RULE` call rules (`--call`).
+    pub call: Vec<String>,
+    /// `NAME=RULE` broadcast rules (`--broadcast`).
+    pub broadcast: Vec<String>,
+    /// Where the filtered bus socket appears inside; `None` means
+    /// `/run/user/<uid inside>/bus` (what `${XDG_RUNTIME_DIR}/bus` is in the desktop profile).
+    pub socket: Option<PathBuf>,
+    /// The bus to filter; `None` means the caller's `DBUS_SESSION_BUS_ADDRESS`, else
+    /// `unix:path=$XDG_RUNTIME_DIR/bus`. With neither, the sandbox gets no bus at all.
+    pub upstream: Option<String>,
+    /// Let the proxy log every message it filters (xdg-dbus-proxy `--log`), on stderr.
+    pub log: bool,
+}
+
+impl DbusPolicy {
+    /// The socket's path inside the sandbox, for a command running as `uid` inside.
+    pub fn socket_inside(&self, uid: u32) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}/bus")))
+    }
+}
+
 /// How the sandbox's processes are run and watched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
@@ -313,6 +346,8 @@ pub struct Plan {
     pub seccomp: Seccomp,
     pub landlock: Option<LandlockPolicy>,
     pub limits: Limits,
+    /// A filtered D-Bus session bus; `None` gives the sandbox no bus from stockade.
+    pub dbus: Option<DbusPolicy>,
     pub process: ProcessOptions,
     /// The command and its arguments.
     pub argv: Vec<OsString>,
@@ -338,6 +373,7 @@ impl Default for Plan {
             seccomp: Seccomp::Off,
             landlock: None,
             limits: Limits::default(),
+            dbus: None,
             process: ProcessOptions::default(),
             argv: Vec::new(),
             argv0: None,
@@ -612,6 +648,23 @@ impl fmt::Display for Plan {
                     " (best effort)"
                 }
             )?,
+        }
+        match &self.dbus {
+            None => writeln!(f, "dbus: none")?,
+            Some(d) => {
+                let socket = d.socket_inside(self.uid.unwrap_or_else(caller_uid));
+                writeln!(
+                    f,
+                    "dbus: xdg-dbus-proxy of {} at {} talk={:?} own={:?} see={:?} call={:?} broadcast={:?}",
+                    d.upstream.as_deref().unwrap_or("the session bus"),
+                    socket.display(),
+                    d.talk,
+                    d.own,
+                    d.see,
+                    d.call,
+                    d.broadcast
+                )?
+            }
         }
         let p = &self.process;
         writeln!(

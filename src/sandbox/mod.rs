@@ -8,6 +8,7 @@
 //! exec closes, so "nothing on the pipe" means "the command is running".
 
 pub mod caps;
+pub mod dbus;
 pub mod init;
 pub mod landlock;
 pub mod mounts;
@@ -68,6 +69,16 @@ struct Prepared {
 /// Runs the plan. Returns the exit status stockade should end with.
 pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
+    // The D-Bus proxy starts first, as the caller on the host, and adds its socket to the
+    // plan; it is stopped when `_proxy` drops, after the sandbox has ended.
+    let (_proxy, with_bus);
+    let plan = if plan.dbus.is_some() {
+        (_proxy, with_bus) = dbus::start(plan)?;
+        timer.mark("D-Bus proxy ready");
+        &with_bus
+    } else {
+        plan
+    };
     userns::check_ids(plan)?;
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
