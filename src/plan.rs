@@ -274,6 +274,19 @@ impl DbusPolicy {
     }
 }
 
+/// The display and sound servers a graphical application reaches. The launcher looks each one
+/// up in the caller's environment (`$DISPLAY`, `$XAUTHORITY`, `$WAYLAND_DISPLAY`,
+/// `$XDG_RUNTIME_DIR`) and binds only the sockets that exist, under `/run/user/<uid>` inside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DisplayPolicy {
+    /// The X11 socket of `$DISPLAY` and the Xauthority file with its cookie.
+    pub x11: bool,
+    /// The Wayland socket of `$WAYLAND_DISPLAY`.
+    pub wayland: bool,
+    /// PulseAudio's native socket and PipeWire's socket.
+    pub audio: bool,
+}
+
 /// How the sandbox's processes are run and watched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
@@ -348,6 +361,8 @@ pub struct Plan {
     pub limits: Limits,
     /// A filtered D-Bus session bus; `None` gives the sandbox no bus from stockade.
     pub dbus: Option<DbusPolicy>,
+    /// Display and sound server sockets; `None` gives the sandbox none of them.
+    pub display: Option<DisplayPolicy>,
     pub process: ProcessOptions,
     /// The command and its arguments.
     pub argv: Vec<OsString>,
@@ -374,6 +389,7 @@ impl Default for Plan {
             landlock: None,
             limits: Limits::default(),
             dbus: None,
+            display: None,
             process: ProcessOptions::default(),
             argv: Vec::new(),
             argv0: None,
@@ -665,6 +681,13 @@ impl fmt::Display for Plan {
                     d.broadcast
                 )?
             }
+        }
+        if let Some(d) = &self.display {
+            writeln!(
+                f,
+                "display: x11={} wayland={} audio={} (sockets found at launch)",
+                d.x11, d.wayland, d.audio
+            )?;
         }
         let p = &self.process;
         writeln!(

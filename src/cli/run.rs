@@ -96,6 +96,10 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Network")]
     pub share_net: bool,
 
+    /// Bind the sockets of a display or sound server that is running: x11 ($DISPLAY and its
+    /// Xauthority cookie), wayland ($WAYLAND_DISPLAY), audio (PulseAudio, PipeWire)
+    #[arg(long, value_name = "KIND", value_parser = ["x11", "wayland", "audio"], action = clap::ArgAction::Append, help_heading = "Desktop")]
+    pub socket: Vec<String>,
     /// Give the sandbox a filtered D-Bus session bus (xdg-dbus-proxy) that may talk to NAME
     #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "D-Bus")]
     pub dbus_talk: Vec<String>,
@@ -167,7 +171,11 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;
     apply_network(args, &mut plan);
+    apply_sockets(args, &mut plan);
     apply_dbus(args, &mut plan);
+    if let Some(policy) = &plan.dbus {
+        crate::sandbox::dbus::check_policy(policy)?;
+    }
     apply_process(args, &mut plan)?;
     apply_confinement(args, &mut plan);
     plan.argv = args.command.clone();
@@ -337,6 +345,20 @@ fn apply_network(args: &RunArgs, plan: &mut Plan) {
 }
 
 /// The D-Bus flags add names to the profile's filter (or start one); `--no-dbus` drops it.
+fn apply_sockets(args: &RunArgs, plan: &mut Plan) {
+    if args.socket.is_empty() {
+        return;
+    }
+    let display = plan.display.get_or_insert_with(Default::default);
+    for kind in &args.socket {
+        match kind.as_str() {
+            "x11" => display.x11 = true,
+            "wayland" => display.wayland = true,
+            _ => display.audio = true,
+        }
+    }
+}
+
 fn apply_dbus(args: &RunArgs, plan: &mut Plan) {
     if args.no_dbus {
         plan.dbus = None;

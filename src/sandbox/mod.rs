@@ -9,6 +9,7 @@
 
 pub mod caps;
 pub mod dbus;
+pub mod display;
 pub mod init;
 pub mod landlock;
 pub mod mounts;
@@ -69,13 +70,16 @@ struct Prepared {
 /// Runs the plan. Returns the exit status stockade should end with.
 pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
-    // The D-Bus proxy starts first, as the caller on the host, and adds its socket to the
-    // plan; it is stopped when `_proxy` drops, after the sandbox has ended.
-    let (_proxy, with_bus);
-    let plan = if plan.dbus.is_some() {
-        (_proxy, with_bus) = dbus::start(plan)?;
-        timer.mark("D-Bus proxy ready");
-        &with_bus
+    // Desktop sockets are looked up and the D-Bus proxy started first, as the caller on the
+    // host; both add binds to a copy of the plan. The proxy is stopped when `_proxy` drops,
+    // after the sandbox has ended.
+    let (_proxy, with_sockets);
+    let plan = if plan.dbus.is_some() || plan.display.is_some() {
+        let mut found = plan.clone();
+        display::add_sockets(&mut found);
+        (_proxy, with_sockets) = dbus::start(&found)?;
+        timer.mark("display sockets and D-Bus proxy");
+        &with_sockets
     } else {
         plan
     };
