@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use uses_support::{processes_matching, processes_with, wait_for, Guard, SessionBus, Xvfb};
+use uses_support::{processes_matching, wait_for, Guard, SessionBus, Xvfb};
 
 /// Starts Xvfb, or says why not. The sandbox has its own network namespace, so it reaches X
 /// only through the path socket in /tmp/.X11-unix, which Xvfb cannot create when run by an
@@ -177,6 +177,49 @@ fn without_the_cookie_the_x_server_refuses_the_client() {
         .expect("running stockade");
     common::assert_status(&with, 0);
     assert!(common::stdout(&with).contains("dimensions:    640x480"));
+}
+
+#[test]
+fn only_the_displays_cookie_is_passed() {
+    if !common::have("xauth") {
+        common::skip("xauth is not installed");
+        return;
+    }
+    let Some(x) = xvfb_or_skip() else { return };
+    // A second cookie, for another display, that the sandbox must not get.
+    let added = x
+        .command("xauth")
+        .arg("-f")
+        .arg(&x.xauthority)
+        .args(["add", ":4242", ".", "0123456789abcdef0123456789abcdef"])
+        .status()
+        .expect("xauth add");
+    assert!(added.success());
+    let out = common::stockade([
+        "run",
+        "--socket",
+        "x11",
+        "--",
+        "sh",
+        "-c",
+        "xauth -i -f \"$XAUTHORITY\" list; ls -l \"$XAUTHORITY\"",
+    ])
+    .env("DISPLAY", &x.display)
+    .env("XAUTHORITY", &x.xauthority)
+    .output()
+    .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    let entries: Vec<&str> = text.lines().filter(|l| l.contains("MIT-MAGIC")).collect();
+    assert_eq!(entries.len(), 1, "{text}");
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "another display's cookie leaked:\n{text}"
+    );
+    assert!(
+        text.contains("-rw-------"),
+        "the cookie file is readable by others:\n{text}"
+    );
 }
 
 #[test]
@@ -470,9 +513,10 @@ fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
     .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
     .spawn()
     .expect("starting stockade");
+    // The sleep itself, not stockade's own command line, which names it too.
+    let sleeping = || processes_matching(|c| c.starts_with("sleep ") && c.contains(&marker));
     assert!(
-        wait_for(Duration::from_secs(10), || !processes_with(&marker)
-            .is_empty()),
+        wait_for(Duration::from_secs(10), || !sleeping().is_empty()),
         "the sandboxed sleep did not start"
     );
     assert!(!proxies_of(&bus.address).is_empty(), "no proxy running");
@@ -484,8 +528,7 @@ fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
         "xdg-dbus-proxy outlived a killed stockade"
     );
     assert!(
-        wait_for(Duration::from_secs(10), || processes_with(&marker)
-            .is_empty()),
+        wait_for(Duration::from_secs(10), || sleeping().is_empty()),
         "the sandbox outlived a killed stockade"
     );
 }

@@ -48,6 +48,70 @@ fn xauthority() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
+/// libXau's family for "any host": the sandbox has its own hostname (uts namespace), so a
+/// cookie tied to the host's name would not be found.
+const FAMILY_WILD: u16 = 0xffff;
+/// libXau's family for local (unix socket) connections.
+const FAMILY_LOCAL: u16 = 256;
+
+/// One Xauthority entry: family, then four length-prefixed fields (big-endian lengths).
+struct XauEntry<'a> {
+    family: u16,
+    fields: [&'a [u8]; 4],
+}
+
+fn parse_xauthority(mut data: &[u8]) -> Vec<XauEntry<'_>> {
+    fn take_u16(data: &mut &[u8]) -> Option<u16> {
+        let (head, rest) = data.split_first_chunk::<2>()?;
+        *data = rest;
+        Some(u16::from_be_bytes(*head))
+    }
+    fn take_field<'a>(data: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = take_u16(data)? as usize;
+        if data.len() < len {
+            return None;
+        }
+        let (field, rest) = data.split_at(len);
+        *data = rest;
+        Some(field)
+    }
+    let mut entries = Vec::new();
+    while !data.is_empty() {
+        let Some(family) = take_u16(&mut data) else {
+            break;
+        };
+        let mut fields = [&[][..]; 4];
+        for field in fields.iter_mut() {
+            match take_field(&mut data) {
+                Some(f) => *field = f,
+                None => return entries,
+            }
+        }
+        entries.push(XauEntry { family, fields });
+    }
+    entries
+}
+
+/// The caller's cookies for local display `number`, and only those (the file may hold cookies
+/// for every display and host the user ever reached), rewritten as "any host" entries.
+pub fn cookies_for_display(xauthority: &[u8], number: u32) -> Vec<u8> {
+    let number = number.to_string();
+    let mut out = Vec::new();
+    for entry in parse_xauthority(xauthority) {
+        let [_address, display, name, data] = entry.fields;
+        let local = entry.family == FAMILY_LOCAL || entry.family == FAMILY_WILD;
+        if !local || display != number.as_bytes() {
+            continue;
+        }
+        out.extend_from_slice(&FAMILY_WILD.to_be_bytes());
+        for field in [&b""[..], display, name, data] {
+            out.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+    }
+    out
+}
+
 /// Adds the binds and variables for `plan.display` to the plan.
 pub fn add_sockets(plan: &mut Plan) {
     let Some(policy) = plan.display.clone() else {
@@ -68,9 +132,19 @@ pub fn add_sockets(plan: &mut Plan) {
                 if is_socket(&socket) {
                     ops.push(bind(socket.clone(), socket, BindMode::ReadOnly));
                     env.push(("DISPLAY", display.clone().into()));
-                    if let Some(cookie) = xauthority() {
+                    let cookies = xauthority()
+                        .and_then(|path| std::fs::read(path).ok())
+                        .map(|data| cookies_for_display(&data, n))
+                        .unwrap_or_default();
+                    if cookies.is_empty() {
+                        notes.push(format!("X11: no Xauthority cookie for display {n}"));
+                    } else {
                         let inside = runtime_inside.join("Xauthority");
-                        ops.push(bind(cookie, inside.clone(), BindMode::ReadOnly));
+                        ops.push(FsOp::File {
+                            dest: inside.clone(),
+                            contents: cookies,
+                            mode: Some(0o600),
+                        });
                         env.push(("XAUTHORITY", inside.into()));
                     }
                 } else {
@@ -140,6 +214,37 @@ pub fn add_sockets(plan: &mut Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(family: u16, address: &[u8], display: &str, cookie: &[u8]) -> Vec<u8> {
+        let mut out = family.to_be_bytes().to_vec();
+        for field in [address, display.as_bytes(), b"MIT-MAGIC-COOKIE-1", cookie] {
+            out.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        out
+    }
+
+    #[test]
+    fn only_the_displays_local_cookies_are_kept_and_made_host_independent() {
+        let mut file = entry(FAMILY_LOCAL, b"myhost", "0", b"zero");
+        file.extend(entry(FAMILY_LOCAL, b"myhost", "1", b"one"));
+        file.extend(entry(0, &[10, 0, 0, 1], "1", b"remote"));
+        file.extend(entry(FAMILY_WILD, b"", "10", b"ten"));
+        assert_eq!(
+            cookies_for_display(&file, 1),
+            entry(FAMILY_WILD, b"", "1", b"one")
+        );
+        assert_eq!(
+            cookies_for_display(&file, 10),
+            entry(FAMILY_WILD, b"", "10", b"ten")
+        );
+        assert!(cookies_for_display(&file, 2).is_empty());
+        // A truncated file yields the complete entries before the cut, never a panic.
+        assert_eq!(
+            cookies_for_display(&file[..file.len() - 1], 0),
+            entry(FAMILY_WILD, b"", "0", b"zero")
+        );
+    }
 
     #[test]
     fn local_displays_have_numbers_remote_ones_do_not() {
