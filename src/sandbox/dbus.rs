@@ -183,20 +183,26 @@ pub fn start(plan: &Plan) -> Result<(Option<Proxy>, Plan)> {
 }
 
 /// A fresh directory only the caller can enter, for the proxy's socket: in
-/// `$XDG_RUNTIME_DIR` when there is one (it is per-user and cleaned at logout), else in the
-/// temporary directory. mkdtemp's random name cannot be squatted by another user.
+/// `$XDG_RUNTIME_DIR` when there is one we can write (it is per-user and cleaned at logout),
+/// else in the temporary directory. mkdtemp's random name cannot be squatted by another user.
 fn private_dir() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let template = base.join("stockade-dbus-XXXXXX");
-    nix::unistd::mkdtemp(&template).with_context(|| {
-        format!(
-            "creating a directory for the D-Bus proxy in {}",
-            base.display()
-        )
-    })
+        .filter(|p| p.is_absolute());
+    let mut last = None;
+    for base in runtime.into_iter().chain([std::env::temp_dir()]) {
+        match nix::unistd::mkdtemp(&base.join("stockade-dbus-XXXXXX")) {
+            Ok(dir) => return Ok(dir),
+            // An inherited XDG_RUNTIME_DIR may be another user's (su, sudo): try the next.
+            Err(e) => last = Some((base, e)),
+        }
+    }
+    let (base, e) = last.expect("at least the temporary directory was tried");
+    Err(anyhow!(
+        "creating a directory for the D-Bus proxy in {}: {}",
+        base.display(),
+        e.desc()
+    ))
 }
 
 enum SpawnError {
