@@ -68,6 +68,13 @@ pub enum SeccompCommand {
         /// A group name such as @file-system
         group: String,
     },
+    /// Write a profile's compiled filter to stdout as raw BPF (struct sock_filter records), the
+    /// format of bubblewrap's --seccomp FD
+    Export {
+        /// Profile whose [seccomp] section is compiled
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        profile: String,
+    },
 }
 
 /// The clap command, for help and the man page.
