@@ -234,7 +234,7 @@ fn desktop_app_gets_its_own_home_and_not_the_real_one() {
     let canary = home.join(format!("stockade-canary-{}", std::process::id()));
     std::fs::write(&canary, b"secret in the real home\n").expect("writing the canary");
     let script = format!(
-        "cat '{canary}' 2>&1; ls -a '{home}' 2>&1; echo HOME=$HOME; echo kept > \"$HOME/settings\"",
+        "cat '{canary}' 2>/dev/null; ls -a '{home}' 2>/dev/null; echo HOME=$HOME; echo kept > \"$HOME/settings\"",
         canary = canary.display(),
         home = home.display()
     );

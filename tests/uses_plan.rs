@@ -122,3 +122,64 @@ fn app_creates_its_private_home_on_the_host() {
     common::assert_status(&again, 0);
     assert_eq!(std::fs::read(dir.join("settings")).unwrap(), b"x");
 }
+
+#[test]
+fn desktop_profile_asks_for_the_sockets_and_a_filtered_bus() {
+    let p = plan(&["--profile", "desktop", "--app", "x"]).unwrap();
+    assert_eq!(
+        p.display,
+        Some(DisplayPolicy {
+            x11: true,
+            wayland: true,
+            audio: true
+        })
+    );
+    let dbus = p.dbus.expect("the desktop profile filters the bus");
+    assert!(dbus
+        .talk
+        .contains(&"org.freedesktop.Notifications".to_string()));
+    assert!(dbus.own.is_empty());
+    // --dbus-talk adds to the profile's list.
+    let p = plan(&["--profile", "desktop", "--dbus-talk", "org.example.Extra"]).unwrap();
+    assert!(p
+        .dbus
+        .unwrap()
+        .talk
+        .contains(&"org.example.Extra".to_string()));
+}
+
+#[test]
+fn a_profile_extending_desktop_can_add_names_or_turn_the_bus_off() {
+    let dir = common::TempDir::new("dbus-profiles");
+    let more = dir.path().join("more.toml");
+    std::fs::write(
+        &more,
+        "extends = \"desktop\"\n[dbus]\ntalk = [\"org.example.More\"]\nown = [\"org.example.App\"]\n",
+    )
+    .unwrap();
+    let p = plan(&["--profile", more.to_str().unwrap()]).unwrap();
+    let dbus = p.dbus.unwrap();
+    assert!(dbus
+        .talk
+        .contains(&"org.freedesktop.Notifications".to_string()));
+    assert!(dbus.talk.contains(&"org.example.More".to_string()));
+    assert_eq!(dbus.own, ["org.example.App"]);
+
+    let off = dir.path().join("off.toml");
+    std::fs::write(&off, "extends = \"desktop\"\n[dbus]\nenabled = false\n").unwrap();
+    let p = plan(&["--profile", off.to_str().unwrap()]).unwrap();
+    assert!(p.dbus.is_none());
+    assert!(p
+        .env
+        .ops
+        .contains(&EnvOp::Unset("DBUS_SESSION_BUS_ADDRESS".into())));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[dbus]\ntalk = [\"--log\"]\n").unwrap();
+    let err = plan(&["--profile", bad.to_str().unwrap()]).unwrap_err();
+    assert_eq!(stockade::error::status_of(&err), 125);
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "sockets = [\"x12\"]\n").unwrap();
+    assert!(plan(&["--profile", typo.to_str().unwrap()]).is_err());
+}

@@ -179,7 +179,7 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
         // Without a filter the profile's syscall names need not be resolved.
         seccomp_off: args.seccomp.as_deref() == Some("off"),
     };
-    let vars = crate::profile::vars::Vars::from_caller(None);
+    let vars = crate::profile::vars::Vars::from_caller(args.app.clone());
     let mut plan = crate::profile::plan_for_with(profile, &opts, &vars)?;
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);

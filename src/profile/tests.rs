@@ -174,10 +174,17 @@ fn desktop_profile_uses_the_per_app_home() {
         mode: BindMode::ReadWrite,
         optional: true,
     }));
-    assert!(p.env.ops.contains(&EnvOp::Set(
-        "XAUTHORITY".into(),
-        "/run/user/1000/Xauthority".into()
-    )));
+    // The display's cookie and sockets are found at launch (sandbox::display), the bus is
+    // filtered (sandbox::dbus).
+    let display = p
+        .display
+        .expect("the desktop profile asks for display sockets");
+    assert!(display.x11 && display.wayland && display.audio);
+    assert!(p
+        .dbus
+        .expect("a filtered bus")
+        .talk
+        .contains(&"org.freedesktop.Notifications".to_string()));
 }
 
 #[test]
