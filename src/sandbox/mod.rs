@@ -42,10 +42,12 @@ pub struct Timer {
 }
 
 impl Timer {
+    /// A timer whose first stage starts when the process did (see [`mark_process_start`]), so
+    /// that parsing the command line and the profile is counted too.
     pub fn new(on: bool) -> Self {
         Timer {
             on,
-            last: Instant::now(),
+            last: *PROCESS_START.get_or_init(Instant::now),
         }
     }
 
@@ -59,6 +61,13 @@ impl Timer {
             self.last = now;
         }
     }
+}
+
+static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Records when stockade started, for `--timings`. Called first thing by the front ends.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(Instant::now);
 }
 
 /// What the child needs, computed by the launcher before any namespace exists.
@@ -76,6 +85,7 @@ struct Prepared {
 /// Runs the plan. Returns the exit status stockade should end with.
 pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
+    timer.mark("command line and profile");
     // Desktop sockets are looked up and the D-Bus proxy started first, as the caller on the
     // host; both add binds to a copy of the plan. The proxy is stopped when `_proxy` drops,
     // after the sandbox has ended.
