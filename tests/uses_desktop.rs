@@ -141,7 +141,9 @@ fn x11_clients_map_windows_through_the_desktop_profile() {
         common::skip("the desktop profile is not in this build yet (profiles issue)");
         return;
     }
-    clients_map_windows(&["--profile", "desktop", "--app", "stockade-test-x11"]);
+    let app = format!("stockade-test-x11-{}", std::process::id());
+    clients_map_windows(&["--profile", "desktop", "--app", &app]);
+    let _ = std::fs::remove_dir_all(uses_support::home().join(".local/share/stockade").join(app));
 }
 
 #[test]
@@ -446,11 +448,13 @@ fn desktop_profile_filters_the_bus_with_its_talk_list() {
     }
     // org.freedesktop.Notifications is on the desktop profile's talk list; a made-up name is
     // on no list.
+    let app = format!("stockade-test-dbus-{}", std::process::id());
     filter_allows_only(
-        &["--profile", "desktop", "--app", "stockade-test-dbus"],
+        &["--profile", "desktop", "--app", &app],
         "org.freedesktop.Notifications",
         "org.stockade.NotListed",
     );
+    let _ = std::fs::remove_dir_all(uses_support::home().join(".local/share/stockade").join(app));
 }
 
 #[test]
