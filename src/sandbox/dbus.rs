@@ -224,6 +224,9 @@ fn spawn(
 ) -> std::result::Result<Proxy, SpawnError> {
     let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .context("creating the D-Bus proxy's sync pipe")?;
+    // A caller that closed stdin/stdout/stderr would get the pipe as 0..2, where the proxy's
+    // own stdio (and the command's) would replace it.
+    let (sync_r, sync_w) = (above_stdio(sync_r)?, above_stdio(sync_w)?);
     let write_fd = sync_w.as_raw_fd();
     let launcher = std::process::id() as libc::pid_t;
     let mut cmd = Command::new(PROXY_PROGRAM);
@@ -265,6 +268,20 @@ fn spawn(
     };
     wait_ready(&proxy._sync, upstream)?;
     Ok(proxy)
+}
+
+/// The same open file at a descriptor number of at least 3 (close-on-exec).
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
+    if fd.as_raw_fd() >= 3 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own; no memory is passed.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error()).context("moving the sync pipe above stdio");
+    }
+    // SAFETY: the kernel just returned this descriptor; we are its only owner.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(new) })
 }
 
 /// Waits for the proxy's ready byte. EOF means it exited (its own message is already on

@@ -234,52 +234,62 @@ impl Xvfb {
         }
         let dir = common::TempDir::new("xvfb");
         let xauthority = dir.path().join("Xauthority");
-        std::fs::write(&xauthority, b"").map_err(|e| e.to_string())?;
-        let mut server = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "640x480x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .args(["-br", "-auth"])
-            .arg(&xauthority)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting Xvfb: {e}"))?;
-        let stdout = server.stdout.take().expect("piped stdout");
-        let server = Guard(server);
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let number = line.trim();
-        if number.is_empty() {
-            return Err("Xvfb did not report a display number".into());
+        // The cookie goes into the -auth file before the server starts: the server reads the
+        // file at start and at each reset, so a cookie added later would race with clients.
+        // That needs the display number up front: take the first one without a lock file, and
+        // the next when another server wins the race for it.
+        for n in 60..200u32 {
+            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            if lock.exists() || socket.exists() {
+                continue;
+            }
+            let display = format!(":{n}");
+            let _ = std::fs::remove_file(&xauthority);
+            let (ok, out) = host_sh(
+                &format!(
+                    "xauth -f '{}' add '{display}' . \"$(mcookie)\" 2>&1",
+                    xauthority.display()
+                ),
+                dir.path(),
+            );
+            if !ok {
+                return Err(format!("xauth add: {out}"));
+            }
+            let server = Command::new("Xvfb")
+                .arg(&display)
+                .args(["-screen", "0", "640x480x24", "-nolisten", "tcp"])
+                // -noreset: no reset (and no moment of refused connections) when the last
+                // client leaves; -br: a black root window, so anything drawn shows.
+                .args(["-noreset", "-br", "-auth"])
+                .arg(&xauthority)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting Xvfb: {e}"))?;
+            let mut server = Guard(server);
+            let pid = server.0.id();
+            // Ours only when the lock file names our server: another one that won the race
+            // for this number has the socket too, but not our cookie.
+            let ours = || {
+                socket.exists()
+                    && std::fs::read_to_string(&lock)
+                        .is_ok_and(|l| l.trim().parse::<u32>() == Ok(pid))
+            };
+            wait_for(Duration::from_secs(10), || {
+                ours() || matches!(server.0.try_wait(), Ok(Some(_)))
+            });
+            if ours() && matches!(server.0.try_wait(), Ok(None)) {
+                return Ok(Xvfb {
+                    display,
+                    xauthority,
+                    _server: server,
+                    _dir: dir,
+                });
+            }
         }
-        let display = format!(":{number}");
-        // The server reads its -auth file again on each connection's reset: add the cookie now.
-        let (ok, out) = host_sh(
-            &format!(
-                "xauth -f '{}' add '{display}' . \"$(mcookie)\" 2>&1",
-                xauthority.display()
-            ),
-            dir.path(),
-        );
-        if !ok {
-            return Err(format!("xauth add: {out}"));
-        }
-        Ok(Xvfb {
-            display,
-            xauthority,
-            _server: server,
-            _dir: dir,
-        })
+        Err("Xvfb did not start on any display from :60 to :199 (is /tmp/.X11-unix there?)".into())
     }
 
     /// A host command with this display and cookie.
