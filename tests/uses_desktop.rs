@@ -538,3 +538,58 @@ fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
         "the sandbox outlived a killed stockade"
     );
 }
+
+/// Wayland, PulseAudio and PipeWire sockets are found in the caller's runtime directory and
+/// reach the host's listeners; nothing else of that directory is visible. (No compositor or
+/// sound server runs here: the test's own listening sockets stand in for them, which is all
+/// the sandbox side can tell apart.)
+#[test]
+fn wayland_and_audio_sockets_reach_the_host_servers() {
+    use std::os::unix::net::UnixListener;
+    let runtime = common::TempDir::new("runtime");
+    std::fs::create_dir(runtime.path().join("pulse")).unwrap();
+    let names = ["wayland-test", "pulse/native", "pipewire-0"];
+    let listeners: Vec<UnixListener> = names
+        .iter()
+        .map(|n| UnixListener::bind(runtime.path().join(n)).expect("binding a socket"))
+        .collect();
+    for l in &listeners {
+        l.set_nonblocking(true).unwrap();
+    }
+    std::fs::write(runtime.path().join("secret-keyring"), b"x").unwrap();
+    let script = r#"
+import os, socket
+rt = os.environ["XDG_RUNTIME_DIR"]
+print("runtime", rt, sorted(os.listdir(rt)))
+print("pulse", os.environ.get("PULSE_SERVER"))
+for path in [os.path.join(rt, os.environ["WAYLAND_DISPLAY"]),
+             os.environ["PULSE_SERVER"].removeprefix("unix:"),
+             os.path.join(rt, "pipewire-0")]:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"hello")
+    print("connected", path)
+"#;
+    let out = common::stockade([
+        "run", "--socket", "wayland", "--socket", "audio", "--", "python3", "-c", script,
+    ])
+    .env("XDG_RUNTIME_DIR", runtime.path())
+    .env("WAYLAND_DISPLAY", "wayland-test")
+    .output()
+    .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    assert_eq!(text.matches("connected ").count(), 3, "{text}");
+    assert!(!text.contains("secret-keyring"), "{text}");
+    assert!(text.contains("'wayland-test'"), "{text}");
+    // Each host listener got its connection, with what the sandbox sent.
+    for (l, name) in listeners.iter().zip(names) {
+        let (mut conn, _) = l
+            .accept()
+            .unwrap_or_else(|e| panic!("{name}: no connection reached the host: {e}"));
+        conn.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 5];
+        std::io::Read::read_exact(&mut conn, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+}
