@@ -277,6 +277,52 @@ impl fmt::Display for Limits {
     }
 }
 
+/// The D-Bus session bus as the sandbox sees it: never the real bus, only a filtering
+/// `xdg-dbus-proxy` that the launcher starts before the sandbox and stops after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbusPolicy {
+    /// Bus names the sandbox may call and see (xdg-dbus-proxy `--talk`).
+    pub talk: Vec<String>,
+    /// Bus names the sandbox may own (`--own`).
+    pub own: Vec<String>,
+    /// Bus names the sandbox may see but not call (`--see`).
+    pub see: Vec<String>,
+    /// `NAME=RULE` call rules (`--call`).
+    pub call: Vec<String>,
+    /// `NAME=RULE` broadcast rules (`--broadcast`).
+    pub broadcast: Vec<String>,
+    /// Where the filtered bus socket appears inside; `None` means
+    /// `/run/user/<uid inside>/bus` (what `${XDG_RUNTIME_DIR}/bus` is in the desktop profile).
+    pub socket: Option<PathBuf>,
+    /// The bus to filter; `None` means the caller's `DBUS_SESSION_BUS_ADDRESS`, else
+    /// `unix:path=$XDG_RUNTIME_DIR/bus`. With neither, the sandbox gets no bus at all.
+    pub upstream: Option<String>,
+    /// Let the proxy log every message it filters (xdg-dbus-proxy `--log`), on stderr.
+    pub log: bool,
+}
+
+impl DbusPolicy {
+    /// The socket's path inside the sandbox, for a command running as `uid` inside.
+    pub fn socket_inside(&self, uid: u32) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}/bus")))
+    }
+}
+
+/// The display and sound servers a graphical application reaches. The launcher looks each one
+/// up in the caller's environment (`$DISPLAY`, `$XAUTHORITY`, `$WAYLAND_DISPLAY`,
+/// `$XDG_RUNTIME_DIR`) and binds only the sockets that exist, under `/run/user/<uid>` inside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DisplayPolicy {
+    /// The X11 socket of `$DISPLAY` and the Xauthority file with its cookie.
+    pub x11: bool,
+    /// The Wayland socket of `$WAYLAND_DISPLAY`.
+    pub wayland: bool,
+    /// PulseAudio's native socket and PipeWire's socket.
+    pub audio: bool,
+}
+
 /// How the sandbox's processes are run and watched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
@@ -369,6 +415,10 @@ pub struct Plan {
     pub seccomp: Seccomp,
     pub landlock: Option<LandlockPolicy>,
     pub limits: Limits,
+    /// A filtered D-Bus session bus; `None` gives the sandbox no bus from stockade.
+    pub dbus: Option<DbusPolicy>,
+    /// Display and sound server sockets; `None` gives the sandbox none of them.
+    pub display: Option<DisplayPolicy>,
     pub process: ProcessOptions,
     /// The command and its arguments.
     pub argv: Vec<OsString>,
@@ -395,6 +445,8 @@ impl Default for Plan {
             seccomp: Seccomp::Off,
             landlock: None,
             limits: Limits::default(),
+            dbus: None,
+            display: None,
             process: ProcessOptions::default(),
             argv: Vec::new(),
             argv0: None,
@@ -670,6 +722,30 @@ impl fmt::Display for Plan {
                     " (best effort)"
                 }
             )?,
+        }
+        match &self.dbus {
+            None => writeln!(f, "dbus: none")?,
+            Some(d) => {
+                let socket = d.socket_inside(self.uid.unwrap_or_else(caller_uid));
+                writeln!(
+                    f,
+                    "dbus: xdg-dbus-proxy of {} at {} talk={:?} own={:?} see={:?} call={:?} broadcast={:?}",
+                    d.upstream.as_deref().unwrap_or("the session bus"),
+                    socket.display(),
+                    d.talk,
+                    d.own,
+                    d.see,
+                    d.call,
+                    d.broadcast
+                )?
+            }
+        }
+        if let Some(d) = &self.display {
+            writeln!(
+                f,
+                "display: x11={} wayland={} audio={} (sockets found at launch)",
+                d.x11, d.wayland, d.audio
+            )?;
         }
         let p = &self.process;
         writeln!(

@@ -320,9 +320,7 @@ fn desktop_profile_mounts_the_per_app_home_as_home() {
         "sh",
         "-c",
     ])
-    .arg(
-        "echo kept > \"$HOME/settings\" && test ! -e \"$HOME/real-secret\" && echo \"$XAUTHORITY\"",
-    )
+    .arg("echo kept > \"$HOME/settings\" && test ! -e \"$HOME/real-secret\" && echo home-ok")
     .current_dir(dir.path())
     .env("XDG_CONFIG_HOME", &config)
     .env("HOME", &home)
@@ -332,7 +330,8 @@ fn desktop_profile_mounts_the_per_app_home_as_home() {
     assert_status(&out, 0);
     assert_eq!(
         stdout(&out),
-        format!("{}/run/Xauthority\n", dir.str()),
+        // (The display's cookie is passed only when there is a display: tests/uses_desktop.rs.)
+        "home-ok\n",
         "{}",
         stderr(&out)
     );

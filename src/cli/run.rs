@@ -24,6 +24,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 
+    /// Per-application data for desktop apps: sets ${APP} for the profile and creates
+    /// ~/.local/share/stockade/NAME on the host if missing (the desktop profile's $HOME)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
     /// Bind SRC read-only (recursively) at DEST
     #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
     pub ro_bind: Vec<PathBuf>,
@@ -113,6 +118,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "FRACTION", help_heading = "Limits")]
     pub cpus: Option<String>,
 
+    /// Bind the sockets of a display or sound server that is running: x11 ($DISPLAY and its
+    /// Xauthority cookie), wayland ($WAYLAND_DISPLAY), audio (PulseAudio, PipeWire)
+    #[arg(long, value_name = "KIND", value_parser = ["x11", "wayland", "audio"], action = clap::ArgAction::Append, help_heading = "Desktop")]
+    pub socket: Vec<String>,
+    /// Give the sandbox a filtered D-Bus session bus (xdg-dbus-proxy) that may talk to NAME
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "D-Bus")]
+    pub dbus_talk: Vec<String>,
+    /// Like --dbus-talk, and the sandbox may own NAME
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "D-Bus")]
+    pub dbus_own: Vec<String>,
+    /// No D-Bus proxy even when the profile has one (the bus variable is unset)
+    #[arg(long, conflicts_with_all = ["dbus_talk", "dbus_own"], help_heading = "D-Bus")]
+    pub no_dbus: bool,
+
     /// Pass this file descriptor to the command (all others but 0, 1, 2 are closed)
     #[arg(long, value_name = "N", action = clap::ArgAction::Append, help_heading = "Process")]
     pub keep_fd: Vec<i32>,
@@ -162,6 +181,9 @@ pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
         let _ = write!(std::io::stdout(), "{}", super::bwrap::export::render(&plan));
         return Ok(0);
     }
+    if let (Some(app), false) = (&args.app, args.dry_run) {
+        ensure_app_dir(app)?;
+    }
     if args.dry_run {
         use std::io::Write;
         // A closed pipe (`| head`) is not an error worth a panic.
@@ -176,18 +198,26 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
     if args.command.is_empty() {
         bail!(Failure::setup("run: missing command (give it after --)"));
     }
+    if let Some(app) = &args.app {
+        check_app_name(app)?;
+    }
     let profile = args.profile.as_deref().unwrap_or("default");
     let opts = crate::profile::Options {
         verbose: args.verbose,
         // Without a filter the profile's syscall names need not be resolved.
         seccomp_off: args.seccomp.as_deref() == Some("off"),
     };
-    let vars = crate::profile::vars::Vars::from_caller(None);
+    let vars = crate::profile::vars::Vars::from_caller(args.app.clone());
     let mut plan = crate::profile::plan_for_with(profile, &opts, &vars)?;
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;
     apply_network(args, &mut plan)?;
+    apply_sockets(args, &mut plan);
+    apply_dbus(args, &mut plan);
+    if let Some(policy) = &plan.dbus {
+        crate::sandbox::dbus::check_policy(policy)?;
+    }
     apply_process(args, &mut plan)?;
     apply_limits(args, &mut plan)?;
     apply_confinement(args, &mut plan);
@@ -394,6 +424,37 @@ fn apply_limits(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     Ok(())
 }
 
+/// The D-Bus flags add names to the profile's filter (or start one); `--no-dbus` drops it.
+fn apply_sockets(args: &RunArgs, plan: &mut Plan) {
+    if args.socket.is_empty() {
+        return;
+    }
+    let display = plan.display.get_or_insert_with(Default::default);
+    for kind in &args.socket {
+        match kind.as_str() {
+            "x11" => display.x11 = true,
+            "wayland" => display.wayland = true,
+            _ => display.audio = true,
+        }
+    }
+}
+
+fn apply_dbus(args: &RunArgs, plan: &mut Plan) {
+    if args.no_dbus {
+        plan.dbus = None;
+        plan.env
+            .ops
+            .push(EnvOp::Unset("DBUS_SESSION_BUS_ADDRESS".into()));
+        return;
+    }
+    if args.dbus_talk.is_empty() && args.dbus_own.is_empty() {
+        return;
+    }
+    let policy = plan.dbus.get_or_insert_with(Default::default);
+    policy.talk.extend(args.dbus_talk.iter().cloned());
+    policy.own.extend(args.dbus_own.iter().cloned());
+}
+
 fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     for &fd in &args.keep_fd {
         if fd < 0 || !fd_is_open(fd) {
@@ -432,6 +493,59 @@ fn apply_confinement(args: &RunArgs, plan: &mut Plan) {
         eprintln!("stockade: warning: --landlock off: the sandbox runs without Landlock rules");
         plan.landlock = None;
     }
+}
+
+/// An application name becomes one path component under ~/.local/share/stockade: nothing
+/// that could climb out of it or hide (`..`, `/`, a leading dot), nothing a shell would mangle.
+pub fn check_app_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!(Failure::setup(format!(
+            "--app {name:?}: use letters, digits, '.', '_' and '-' (not first), at most 64"
+        )));
+    }
+    Ok(())
+}
+
+/// The caller's home: $HOME, else the password database's entry.
+pub fn caller_home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .ok_or_else(|| Failure::setup("--app: HOME is unset and the user has no passwd entry"))?;
+    Ok(user.dir)
+}
+
+/// Where `--app NAME` keeps the application's home on the host.
+pub fn app_data_dir(home: &std::path::Path, name: &str) -> PathBuf {
+    home.join(".local/share/stockade").join(name)
+}
+
+/// Creates the application's home (0700: it holds the app's settings and secrets) when
+/// missing, so that the profile can bind it without a separate setup step.
+pub fn ensure_app_dir(name: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = app_data_dir(&caller_home()?, name);
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("--app {name}: creating {}", parent.display()))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("--app {name}: creating {}", dir.display()))
+        }
+    }
+    Ok(dir)
 }
 
 pub fn fd_is_open(fd: i32) -> bool {

@@ -8,13 +8,13 @@ use anyhow::{anyhow, Result};
 use super::merge::fs_dest;
 use super::schema::{
     Action, Fallback, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable,
-    FAMILIES,
+    SocketKind, FAMILIES,
 };
 use super::vars::{PathTemplate, Vars};
 use crate::error::Failure;
 use crate::plan::{
-    BindMode, DenyAction, EnvOp, FsOp, LandlockAccess, LandlockPath, LandlockPolicy, Limits,
-    NetMode, Plan, Seccomp, SeccompPolicy,
+    BindMode, DbusPolicy, DenyAction, EnvOp, FsOp, LandlockAccess, LandlockPath, LandlockPolicy,
+    Limits, NetMode, Plan, Seccomp, SeccompPolicy,
 };
 
 /// What the caller wants besides the profile.
@@ -68,6 +68,39 @@ pub fn to_plan(profile: &ProfileFile, vars: &Vars, opts: &Options) -> Result<Pla
         .filter(|l| l.enabled != Some(false))
     {
         plan.landlock = Some(landlock_policy(landlock, vars)?);
+    }
+    if !profile.sockets.is_empty() {
+        let display = plan.display.get_or_insert_with(Default::default);
+        for kind in &profile.sockets {
+            match kind {
+                SocketKind::X11 => display.x11 = true,
+                SocketKind::Wayland => display.wayland = true,
+                SocketKind::Audio => display.audio = true,
+            }
+        }
+    }
+    if let Some(dbus) = &profile.dbus {
+        if dbus.enabled == Some(false) {
+            plan.env
+                .ops
+                .push(EnvOp::Unset("DBUS_SESSION_BUS_ADDRESS".into()));
+        } else {
+            let policy = DbusPolicy {
+                talk: dbus.talk.clone(),
+                own: dbus.own.clone(),
+                see: dbus.see.clone(),
+                call: dbus.call.clone(),
+                broadcast: dbus.broadcast.clone(),
+                socket: match &dbus.socket {
+                    Some(p) => Some(PathBuf::from(p.expand(vars)?)),
+                    None => None,
+                },
+                upstream: None,
+                log: dbus.log.unwrap_or(false),
+            };
+            crate::sandbox::dbus::check_policy(&policy)?;
+            plan.dbus = Some(policy);
+        }
     }
     plan.process.verbose = opts.verbose;
     Ok(plan)

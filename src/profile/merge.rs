@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::catalog::{Catalog, Origin, Source};
 use super::load::{self, Layer};
 use super::schema::{
-    EnvTable, FsEntry, LandlockEntry, LandlockTable, LimitsTable, NamespacesTable, ProfileFile,
-    SeccompTable,
+    DbusTable, EnvTable, FsEntry, LandlockEntry, LandlockTable, LimitsTable, NamespacesTable,
+    ProfileFile, SeccompTable,
 };
 use super::vars::PathTemplate;
 
@@ -114,6 +114,10 @@ fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
     if let Some(seccomp) = &p.seccomp {
         merge_seccomp(merged.seccomp.get_or_insert_with(Default::default), seccomp);
     }
+    merged.sockets.extend(p.sockets.iter().copied());
+    if let Some(dbus) = &p.dbus {
+        merge_dbus(merged.dbus.get_or_insert_with(Default::default), dbus);
+    }
     if let Some(landlock) = &p.landlock {
         merge_landlock(
             merged.landlock.get_or_insert_with(Default::default),
@@ -122,6 +126,17 @@ fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn merge_dbus(into: &mut DbusTable, from: &DbusTable) {
+    override_with(&mut into.enabled, &from.enabled);
+    into.talk.extend(from.talk.iter().cloned());
+    into.own.extend(from.own.iter().cloned());
+    into.see.extend(from.see.iter().cloned());
+    into.call.extend(from.call.iter().cloned());
+    into.broadcast.extend(from.broadcast.iter().cloned());
+    override_with(&mut into.socket, &from.socket);
+    override_with(&mut into.log, &from.log);
 }
 
 fn merge_namespaces(into: &mut NamespacesTable, from: &NamespacesTable) {

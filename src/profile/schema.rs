@@ -42,6 +42,43 @@ pub struct ProfileFile {
     pub limits: Option<LimitsTable>,
     pub seccomp: Option<SeccompTable>,
     pub landlock: Option<LandlockTable>,
+    /// Display and sound servers whose sockets the launcher binds when they are running:
+    /// `x11`, `wayland`, `audio`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketKind>,
+    pub dbus: Option<DbusTable>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketKind {
+    X11,
+    Wayland,
+    Audio,
+}
+
+/// `[dbus]`: the session bus through xdg-dbus-proxy, filtered to these names.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbusTable {
+    /// `false` turns an inherited proxy off (and unsets the bus address).
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub talk: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub see: Vec<String>,
+    /// `NAME=RULE` call rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call: Vec<String>,
+    /// `NAME=RULE` broadcast rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broadcast: Vec<String>,
+    /// The socket's path inside (default `/run/user/<uid>/bus`).
+    pub socket: Option<PathTemplate>,
+    /// xdg-dbus-proxy logs what it filters, on stderr.
+    pub log: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

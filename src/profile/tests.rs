@@ -174,10 +174,17 @@ fn desktop_profile_uses_the_per_app_home() {
         mode: BindMode::ReadWrite,
         optional: true,
     }));
-    assert!(p.env.ops.contains(&EnvOp::Set(
-        "XAUTHORITY".into(),
-        "/run/user/1000/Xauthority".into()
-    )));
+    // The display's cookie and sockets are found at launch (sandbox::display), the bus is
+    // filtered (sandbox::dbus).
+    let display = p
+        .display
+        .expect("the desktop profile asks for display sockets");
+    assert!(display.x11 && display.wayland && display.audio);
+    assert!(p
+        .dbus
+        .expect("a filtered bus")
+        .talk
+        .contains(&"org.freedesktop.Notifications".to_string()));
 }
 
 #[test]
@@ -670,11 +677,19 @@ fn man_page_lists_every_seccomp_group_with_its_members() {
 fn fallback_key_is_inherited_and_can_be_turned_back_off() {
     let catalog = MemoryCatalog::default()
         .with(Origin::BuiltIn, "ci", "fallback = \"landlock\"\n")
-        .with(Origin::User, "strict", "extends = \"ci\"\nfallback = \"none\"\n")
+        .with(
+            Origin::User,
+            "strict",
+            "extends = \"ci\"\nfallback = \"none\"\n",
+        )
         .with(Origin::User, "plain", "hostname = \"h\"\n");
     assert!(plan(&catalog, "ci").process.fallback_landlock);
     assert!(!plan(&catalog, "strict").process.fallback_landlock);
     assert!(!plan(&catalog, "plain").process.fallback_landlock);
     let bad = MemoryCatalog::default().with(Origin::User, "p", "fallback = \"chroot\"\n");
-    assert!(error(&bad, "p").contains("fallback"), "{}", error(&bad, "p"));
+    assert!(
+        error(&bad, "p").contains("fallback"),
+        "{}",
+        error(&bad, "p")
+    );
 }

@@ -102,6 +102,19 @@ pub fn policy_from_plan(plan: &Plan) -> (LandlockPolicy, Vec<String>) {
         scope_signals: true,
         required: false,
     };
+    if plan.dbus.is_some() {
+        missing.push(
+            "dbus: the filtered bus (xdg-dbus-proxy) needs a mount namespace; the real session \
+bus stays reachable"
+                .into(),
+        );
+    }
+    if plan.display.is_some() {
+        missing.push(
+            "display sockets: nothing to bind them into; the host's stay reachable as they are"
+                .into(),
+        );
+    }
     (policy, missing)
 }
 

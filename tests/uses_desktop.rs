@@ -1,0 +1,595 @@
+//! The `desktop` use: real X11 clients from Debian's x11-apps under Xvfb map their windows
+//! and draw, with only the display's socket and cookie, a per-application home and a D-Bus
+//! session bus filtered by xdg-dbus-proxy. Everything is checked from the host: the X server's
+//! window tree, a screenshot of the root window, files on the host, the bus service's own log.
+
+mod common;
+mod uses_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use uses_support::{processes_matching, wait_for, Guard, SessionBus, Xvfb};
+
+/// Starts Xvfb, or says why not. The sandbox has its own network namespace, so it reaches X
+/// only through the path socket in /tmp/.X11-unix, which Xvfb cannot create when run by an
+/// ordinary user (CI creates it, mode 1777, as X's own packages do at boot).
+fn xvfb_or_skip() -> Option<Xvfb> {
+    let x11_dir = Path::new("/tmp/.X11-unix");
+    if !x11_dir.is_dir() {
+        common::skip("/tmp/.X11-unix is missing (root: install -d -m 1777 /tmp/.X11-unix)");
+        return None;
+    }
+    match Xvfb::start() {
+        Ok(x) => {
+            let n = x.display.trim_start_matches(':');
+            let socket = x11_dir.join(format!("X{n}"));
+            if wait_for(Duration::from_secs(5), || socket.exists()) {
+                Some(x)
+            } else {
+                common::skip(&format!("Xvfb made no path socket {}", socket.display()));
+                None
+            }
+        }
+        Err(reason) => {
+            common::skip(&reason);
+            None
+        }
+    }
+}
+
+/// `stockade run ARGS -- PROGRAM...` with the display's variables, left running.
+fn start_in_sandbox(x: &Xvfb, args: &[&str], program: &[&str]) -> Guard {
+    let mut cmd = common::stockade(["run"]);
+    cmd.args(args)
+        .arg("--")
+        .args(program)
+        .env("DISPLAY", &x.display)
+        .env("XAUTHORITY", &x.xauthority)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Guard(cmd.spawn().expect("starting stockade"))
+}
+
+/// Runs x11-apps clients in the sandbox described by `args` and checks, from the host, that
+/// each maps a window and that the screen is no longer blank.
+fn clients_map_windows(args: &[&str]) {
+    for tool in [
+        "xeyes", "xclock", "xmessage", "xdotool", "import", "xwininfo",
+    ] {
+        if !common::have(tool) {
+            common::skip(&format!(
+                "{tool} is not installed (x11-apps, x11-utils, xdotool, imagemagick)"
+            ));
+            return;
+        }
+    }
+    let Some(x) = xvfb_or_skip() else { return };
+    let shots = common::TempDir::new("desktop-shots");
+    let before = x.screenshot(shots.path()).expect("screenshot before");
+    assert_eq!(
+        uses_support::grey_variance(&before),
+        0.0,
+        "Xvfb -br starts with a blank black root window"
+    );
+
+    let clients: [(&str, &[&str]); 3] = [
+        ("xeyes", &["xeyes"]),
+        ("xclock", &["xclock", "-update", "1"]),
+        (
+            "xmessage",
+            &["xmessage", "-geometry", "+300+200", "stockade desktop test"],
+        ),
+    ];
+    let mut running = Vec::new();
+    for (class, argv) in clients {
+        let mut sandbox = start_in_sandbox(&x, args, argv);
+        let mapped = wait_for(Duration::from_secs(15), || {
+            !x.windows_of_class(class).is_empty()
+        });
+        if !mapped {
+            let _ = sandbox.0.kill();
+            let out = sandbox.0.wait_with_output_lossy();
+            panic!("{class} mapped no window through stockade {args:?}; stderr: {out}");
+        }
+        running.push(sandbox);
+    }
+    // The X server's own view: every client is a child of the root window.
+    let tree = x
+        .command("xwininfo")
+        .args(["-root", "-tree"])
+        .output()
+        .expect("xwininfo");
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    for class in ["xeyes", "xclock", "xmessage"] {
+        assert!(
+            tree.to_lowercase().contains(class),
+            "{class} missing from the window tree:\n{tree}"
+        );
+    }
+    let after = x.screenshot(shots.path()).expect("screenshot after");
+    let variance = uses_support::grey_variance(&after);
+    println!("root window grey variance with the clients drawn: {variance:.1}");
+    assert!(
+        variance > 100.0,
+        "the screenshot is still (nearly) blank: variance {variance}"
+    );
+    drop(running);
+}
+
+/// Reads the sandbox's stderr after it was killed (for a failure message).
+trait LossyOutput {
+    fn wait_with_output_lossy(&mut self) -> String;
+}
+
+impl LossyOutput for std::process::Child {
+    fn wait_with_output_lossy(&mut self) -> String {
+        use std::io::Read;
+        let mut text = String::new();
+        if let Some(mut err) = self.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        let _ = self.wait();
+        text
+    }
+}
+
+#[test]
+fn x11_clients_map_windows_through_the_desktop_profile() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    let app = format!("stockade-test-x11-{}", std::process::id());
+    clients_map_windows(&["--profile", "desktop", "--app", &app]);
+    let _ = std::fs::remove_dir_all(uses_support::home().join(".local/share/stockade").join(app));
+}
+
+#[test]
+fn x11_clients_map_windows_with_only_the_display_socket() {
+    clients_map_windows(&["--socket", "x11"]);
+}
+
+#[test]
+fn without_the_cookie_the_x_server_refuses_the_client() {
+    if !common::have("xdpyinfo") {
+        common::skip("xdpyinfo is not installed (x11-utils)");
+        return;
+    }
+    let Some(x) = xvfb_or_skip() else { return };
+    // The socket alone is not enough: Xvfb runs with -auth, so a client without the cookie
+    // (no --socket x11, which binds it) must be refused even with the socket bound in.
+    let socket = format!("/tmp/.X11-unix/X{}", x.display.trim_start_matches(':'));
+    let out = common::stockade(["run", "--ro-bind", &socket, &socket, "--", "xdpyinfo"])
+        .env("DISPLAY", &x.display)
+        .env_remove("XAUTHORITY")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("running stockade");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "xdpyinfo worked without a cookie"
+    );
+    let with = common::stockade(["run", "--socket", "x11", "--", "xdpyinfo"])
+        .env("DISPLAY", &x.display)
+        .env("XAUTHORITY", &x.xauthority)
+        .output()
+        .expect("running stockade");
+    common::assert_status(&with, 0);
+    assert!(common::stdout(&with).contains("dimensions:    640x480"));
+}
+
+#[test]
+fn only_the_displays_cookie_is_passed() {
+    if !common::have("xauth") {
+        common::skip("xauth is not installed");
+        return;
+    }
+    let Some(x) = xvfb_or_skip() else { return };
+    // A second cookie, for another display, that the sandbox must not get.
+    let added = x
+        .command("xauth")
+        .arg("-f")
+        .arg(&x.xauthority)
+        .args(["add", ":4242", ".", "0123456789abcdef0123456789abcdef"])
+        .status()
+        .expect("xauth add");
+    assert!(added.success());
+    let out = common::stockade([
+        "run",
+        "--socket",
+        "x11",
+        "--",
+        "sh",
+        "-c",
+        "xauth -i -f \"$XAUTHORITY\" list; ls -l \"$XAUTHORITY\"",
+    ])
+    .env("DISPLAY", &x.display)
+    .env("XAUTHORITY", &x.xauthority)
+    .output()
+    .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    let entries: Vec<&str> = text.lines().filter(|l| l.contains("MIT-MAGIC")).collect();
+    assert_eq!(entries.len(), 1, "{text}");
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "another display's cookie leaked:\n{text}"
+    );
+    assert!(
+        text.contains("-rw-------"),
+        "the cookie file is readable by others:\n{text}"
+    );
+}
+
+#[test]
+fn desktop_app_gets_its_own_home_and_not_the_real_one() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    let home = uses_support::home();
+    let app = format!("stockade-test-home-{}", std::process::id());
+    let app_dir = home.join(".local/share/stockade").join(&app);
+    let canary = home.join(format!("stockade-canary-{}", std::process::id()));
+    std::fs::write(&canary, b"secret in the real home\n").expect("writing the canary");
+    let script = format!(
+        "cat '{canary}' 2>/dev/null; ls -a '{home}' 2>/dev/null; echo HOME=$HOME; echo kept > \"$HOME/settings\"",
+        canary = canary.display(),
+        home = home.display()
+    );
+    let out = common::stockade([
+        "run",
+        "--profile",
+        "desktop",
+        "--app",
+        &app,
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(&script)
+    .output()
+    .expect("running stockade");
+    let _ = std::fs::remove_file(&canary);
+    let text = common::stdout(&out);
+    let settings = std::fs::read_to_string(app_dir.join("settings"));
+    let _ = std::fs::remove_dir_all(&app_dir);
+    common::assert_status(&out, 0);
+    assert!(
+        !text.contains("secret in the real home"),
+        "the app read the real home's canary:\n{text}"
+    );
+    assert!(
+        !text.contains(&format!("stockade-canary-{}", std::process::id())),
+        "the app could list the real home:\n{text}"
+    );
+    // The per-app home was created on the host and is what the app writes to, so settings
+    // persist.
+    assert_eq!(
+        settings.as_deref().ok(),
+        Some("kept\n"),
+        "the app's write to $HOME did not land in {}; output:\n{text}",
+        app_dir.display()
+    );
+}
+
+/// The test bus service: owns the names given, answers `org.stockade.Test.Ping` and logs the
+/// bus name every call was addressed to, so the host sees which calls got through.
+const SERVICE: &str = r#"
+import sys, dbus, dbus.service, dbus.mainloop.glib
+from gi.repository import GLib
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+log = open(sys.argv[2], "a", buffering=1)
+class Service(dbus.service.Object):
+    @dbus.service.method("org.stockade.Test", in_signature="", out_signature="s",
+                         message_keyword="msg")
+    def Ping(self, msg):
+        log.write("call to %s\n" % msg.get_destination())
+        return "pong"
+names = [dbus.service.BusName(n, bus, do_not_queue=True) for n in sys.argv[3:]]
+Service(bus, "/org/stockade/Test")
+print("ready", flush=True)
+GLib.MainLoop().run()
+"#;
+
+struct Service {
+    log: std::path::PathBuf,
+    _proc: Guard,
+    _dir: common::TempDir,
+}
+
+fn start_service(bus: &SessionBus, names: &[&str]) -> Result<Service, String> {
+    use std::io::BufRead;
+    let ok = Command::new("python3")
+        .args(["-c", "import dbus, dbus.mainloop.glib, gi"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        return Err("python3-dbus and python3-gi are not installed".into());
+    }
+    let dir = common::TempDir::new("dbus-service");
+    let log = dir.path().join("calls.log");
+    std::fs::write(&log, b"").map_err(|e| e.to_string())?;
+    let mut child = Command::new("python3")
+        .args(["-c", SERVICE, &bus.address])
+        .arg(&log)
+        .args(names)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().expect("piped");
+    let guard = Guard(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    if line.trim() != "ready" {
+        return Err("the test D-Bus service did not start".into());
+    }
+    Ok(Service {
+        log,
+        _proc: guard,
+        _dir: dir,
+    })
+}
+
+/// xdg-dbus-proxy processes for the bus at `address`.
+fn proxies_of(address: &str) -> Vec<i32> {
+    processes_matching(|cmdline| {
+        cmdline.starts_with("xdg-dbus-proxy ") && cmdline.contains(address)
+    })
+}
+
+fn ping(extra: &[&str], bus: &SessionBus, name: &str) -> std::process::Output {
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--",
+        "dbus-send",
+        "--session",
+        "--print-reply",
+        "--reply-timeout=5000",
+    ]);
+    let dest = format!("--dest={name}");
+    args.push(&dest);
+    args.extend_from_slice(&["/org/stockade/Test", "org.stockade.Test.Ping"]);
+    common::stockade(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .output()
+        .expect("running stockade")
+}
+
+fn bus_and_service(names: &[&str]) -> Option<(SessionBus, Service)> {
+    for tool in ["dbus-send", "xdg-dbus-proxy"] {
+        if !common::have(tool) {
+            common::skip(&format!("{tool} is not installed (dbus, xdg-dbus-proxy)"));
+            return None;
+        }
+    }
+    let bus = match SessionBus::start() {
+        Ok(b) => b,
+        Err(r) => {
+            common::skip(&r);
+            return None;
+        }
+    };
+    match start_service(&bus, names) {
+        Ok(s) => Some((bus, s)),
+        Err(r) => {
+            common::skip(&r);
+            None
+        }
+    }
+}
+
+/// The filter lets a call to an allowed name through and stops one to any other name before
+/// it reaches the bus (the service's own log shows only the allowed call).
+fn filter_allows_only(extra: &[&str], allowed: &str, denied: &str) {
+    let Some((bus, service)) = bus_and_service(&[allowed, denied]) else {
+        return;
+    };
+    // Outside the sandbox both names answer: the service and the bus work.
+    let host = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--reply-timeout=5000"])
+        .arg(format!("--dest={denied}"))
+        .args(["/org/stockade/Test", "org.stockade.Test.Ping"])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .output()
+        .expect("dbus-send on the host");
+    assert!(
+        String::from_utf8_lossy(&host.stdout).contains("pong"),
+        "the test service does not answer on the host"
+    );
+    std::fs::write(&service.log, b"").unwrap();
+
+    let out = ping(extra, &bus, allowed);
+    common::assert_status(&out, 0);
+    assert!(
+        common::stdout(&out).contains("pong"),
+        "{}",
+        common::stdout(&out)
+    );
+
+    let out = ping(extra, &bus, denied);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a call to {denied} got through the filter: {}",
+        common::stdout(&out)
+    );
+    let log = std::fs::read_to_string(&service.log).unwrap();
+    assert_eq!(
+        log,
+        format!("call to {allowed}\n"),
+        "the service saw other calls than the allowed one"
+    );
+}
+
+#[test]
+fn dbus_call_outside_the_filter_fails_and_an_allowed_one_works() {
+    filter_allows_only(
+        &["--dbus-talk", "org.stockade.Allowed"],
+        "org.stockade.Allowed",
+        "org.stockade.Denied",
+    );
+}
+
+#[test]
+fn desktop_profile_filters_the_bus_with_its_talk_list() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    // org.freedesktop.Notifications is on the desktop profile's talk list; a made-up name is
+    // on no list.
+    let app = format!("stockade-test-dbus-{}", std::process::id());
+    filter_allows_only(
+        &["--profile", "desktop", "--app", &app],
+        "org.freedesktop.Notifications",
+        "org.stockade.NotListed",
+    );
+    let _ = std::fs::remove_dir_all(uses_support::home().join(".local/share/stockade").join(app));
+}
+
+#[test]
+fn the_real_bus_socket_is_not_in_the_sandbox() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let real = bus
+        .address
+        .strip_prefix("unix:path=")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("")
+        .to_string();
+    let out = common::stockade([
+        "run",
+        "--dbus-talk",
+        "org.stockade.Allowed",
+        "--",
+        "sh",
+        "-c",
+        "echo $DBUS_SESSION_BUS_ADDRESS; test -e \"$1\" && echo REAL-BUS-VISIBLE; true",
+        "sh",
+        &real,
+    ])
+    .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+    // An inherited runtime directory that is not ours (su, sudo) must not stop the proxy.
+    .env("XDG_RUNTIME_DIR", "/")
+    .output()
+    .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    assert!(text.starts_with("unix:path=/run/user/"), "{text}");
+    assert!(!text.contains("REAL-BUS-VISIBLE"), "{text}");
+}
+
+#[test]
+fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    // A normal end: the proxy (whose command line names the bus address) is gone after.
+    let out = ping(
+        &["--dbus-talk", "org.stockade.Allowed"],
+        &bus,
+        "org.stockade.Allowed",
+    );
+    common::assert_status(&out, 0);
+    assert!(
+        proxies_of(&bus.address).is_empty(),
+        "xdg-dbus-proxy outlived the sandbox"
+    );
+    // SIGKILL of the launcher: the --fd pipe closes and the proxy exits by itself.
+    let marker = format!("{}.{}", 300, std::process::id());
+    let mut child = common::stockade([
+        "run",
+        "--dbus-talk",
+        "org.stockade.Allowed",
+        "--",
+        "sleep",
+        &marker,
+    ])
+    .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+    .spawn()
+    .expect("starting stockade");
+    // The sleep itself, not stockade's own command line, which names it too.
+    let sleeping = || processes_matching(|c| c.starts_with("sleep ") && c.contains(&marker));
+    assert!(
+        wait_for(Duration::from_secs(10), || !sleeping().is_empty()),
+        "the sandboxed sleep did not start"
+    );
+    assert!(!proxies_of(&bus.address).is_empty(), "no proxy running");
+    child.kill().expect("SIGKILL stockade");
+    let _ = child.wait();
+    assert!(
+        wait_for(Duration::from_secs(10), || proxies_of(&bus.address)
+            .is_empty()),
+        "xdg-dbus-proxy outlived a killed stockade"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sleeping().is_empty()),
+        "the sandbox outlived a killed stockade"
+    );
+}
+
+/// Wayland, PulseAudio and PipeWire sockets are found in the caller's runtime directory and
+/// reach the host's listeners; nothing else of that directory is visible. (No compositor or
+/// sound server runs here: the test's own listening sockets stand in for them, which is all
+/// the sandbox side can tell apart.)
+#[test]
+fn wayland_and_audio_sockets_reach_the_host_servers() {
+    use std::os::unix::net::UnixListener;
+    let runtime = common::TempDir::new("runtime");
+    std::fs::create_dir(runtime.path().join("pulse")).unwrap();
+    let names = ["wayland-test", "pulse/native", "pipewire-0"];
+    let listeners: Vec<UnixListener> = names
+        .iter()
+        .map(|n| UnixListener::bind(runtime.path().join(n)).expect("binding a socket"))
+        .collect();
+    for l in &listeners {
+        l.set_nonblocking(true).unwrap();
+    }
+    std::fs::write(runtime.path().join("secret-keyring"), b"x").unwrap();
+    let script = r#"
+import os, socket
+rt = os.environ["XDG_RUNTIME_DIR"]
+print("runtime", rt, sorted(os.listdir(rt)))
+print("pulse", os.environ.get("PULSE_SERVER"))
+for path in [os.path.join(rt, os.environ["WAYLAND_DISPLAY"]),
+             os.environ["PULSE_SERVER"].removeprefix("unix:"),
+             os.path.join(rt, "pipewire-0")]:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"hello")
+    print("connected", path)
+"#;
+    let out = common::stockade([
+        "run", "--socket", "wayland", "--socket", "audio", "--", "python3", "-c", script,
+    ])
+    .env("XDG_RUNTIME_DIR", runtime.path())
+    .env("WAYLAND_DISPLAY", "wayland-test")
+    .output()
+    .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    assert_eq!(text.matches("connected ").count(), 3, "{text}");
+    assert!(!text.contains("secret-keyring"), "{text}");
+    assert!(text.contains("'wayland-test'"), "{text}");
+    // Each host listener got its connection, with what the sandbox sent.
+    for (l, name) in listeners.iter().zip(names) {
+        let (mut conn, _) = l
+            .accept()
+            .unwrap_or_else(|e| panic!("{name}: no connection reached the host: {e}"));
+        conn.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 5];
+        std::io::Read::read_exact(&mut conn, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+    }
+}
