@@ -201,13 +201,13 @@ fn sandbox_child(
     if plan.namespaces.net && plan.net == NetMode::None {
         net::loopback_up()?;
     }
-    enter_working_directory(plan, prep)?;
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
         keep.sort_unstable();
         process::close_all_except(&keep)?;
     }
+    enter_working_directory(plan, prep)?;
     if plan.process.new_session {
         process::new_session()?;
     }
@@ -239,15 +239,27 @@ fn sandbox_child(
 }
 
 /// The working directory: the plan's, or the caller's when it exists inside, else `/`.
+/// Looked up inside the new root without magic links, so it can never be a directory of the
+/// host reached through a leaked descriptor (`--chdir /proc/self/fd/N`).
 fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<()> {
+    let enter = |dir: &std::path::Path| -> std::io::Result<()> {
+        let fd = mounts::open_workdir(dir)?;
+        nix::unistd::fchdir(fd.as_raw_fd()).map_err(std::io::Error::from)
+    };
     match &plan.chdir {
-        Some(dir) => nix::unistd::chdir(dir.as_path())
-            .map_err(|e| anyhow!("--chdir {}: {}", dir.display(), e.desc())),
+        Some(dir) => enter(dir).map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                "leads through /proc magic links or too many symbolic links".to_string()
+            } else {
+                mounts::io_message(&e)
+            };
+            anyhow!("--chdir {}: {why}", dir.display())
+        }),
         None => {
             let inside = prep
                 .caller_cwd
                 .as_ref()
-                .is_some_and(|cwd| nix::unistd::chdir(cwd.as_path()).is_ok());
+                .is_some_and(|cwd| enter(cwd.as_path()).is_ok());
             if !inside {
                 nix::unistd::chdir("/").context("chdir /")?;
             }

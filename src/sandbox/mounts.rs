@@ -193,6 +193,22 @@ fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Owne
     })
 }
 
+/// Opens directory `path` for `fchdir`, resolved inside the process's (new) root with no
+/// magic links: `/proc/self/fd/N` or `/proc/PID/cwd` would otherwise name a directory of the
+/// host through a descriptor or a process that still has one (runc CVE-2024-21626).
+pub fn open_workdir(path: &Path) -> std::io::Result<OwnedFd> {
+    let root = owned(
+        // SAFETY: static path; the call only reads it.
+        unsafe {
+            libc::open(
+                c"/".as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        } as libc::c_long,
+    )?;
+    open_in_root(&root, path, libc::O_PATH | libc::O_DIRECTORY)
+}
+
 /// What a destination must be when it has to be created.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
