@@ -28,8 +28,11 @@ def ioctl(name, request, arg):
         print(f"IOCTL {name} ok", flush=True)
 
 
-print(f"SESSION sid={os.getsid(0)} pgid={os.getpgrp()} tty_pgrp={os.tcgetpgrp(0) if os.isatty(0) else -1}",
-      flush=True)
+try:
+    tty_pgrp = os.tcgetpgrp(0)
+except OSError as e:
+    tty_pgrp = f"none ({errno.errorcode.get(e.errno, '?')}: not our controlling terminal)"
+print(f"SESSION sid={os.getsid(0)} pgid={os.getpgrp()} tty_pgrp={tty_pgrp}", flush=True)
 ioctl("tiocsti", TIOCSTI, ctypes.byref(ch))
 ioctl("tiocsti-high-bit", TIOCSTI | (1 << 32), ctypes.byref(ch))
 ioctl("tiocsti-high-bits", TIOCSTI | 0xFFFFFFFF00000000, ctypes.byref(ch))
