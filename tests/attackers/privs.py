@@ -62,6 +62,11 @@ def cmd_caps(_):
         print("SETUID0 ok", flush=True)
     except OSError as e:
         print(f"SETUID0 {e.errno} {errno.errorcode.get(e.errno, '?')}", flush=True)
+    # An exec (as uid 0 if setuid worked or --uid 0 was given) must not bring any back.
+    import subprocess
+    r = subprocess.run(["/usr/bin/grep", "^CapEff", "/proc/self/status"], capture_output=True,
+                       text=True)
+    print(f"AFTER-EXEC {' '.join(r.stdout.split())}", flush=True)
 
 
 def cmd_mount(args):
