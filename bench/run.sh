@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Startup benchmark: stockade against bubblewrap, side by side in one run on this machine.
-# Usage: bench/run.sh [RUNS]   (as root it installs hyperfine and bubblewrap, builds a release
-# binary, and measures as the unprivileged user $STOCKADE_TEST_USER, default tester).
+# stockade's benchmark: startup, peak memory, launch throughput, seccomp overhead and the cost
+# of each launch stage, side by side with bubblewrap in one run on this machine.
+#
+# Usage: bench/run.sh [--quick]
+# As root it installs what it needs (hyperfine, bubblewrap, gcc, make, time), builds a release
+# binary and measures as the unprivileged user $STOCKADE_TEST_USER (default tester).
+# --quick uses fewer runs (for trying the script, not for numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-300}"
+repo=$(pwd)
 user="${STOCKADE_TEST_USER:-tester}"
+runs=300 warmup=30 launches=500 loops=10000000 build_runs=3 stage_runs=50
+if [ "${1:-}" = "--quick" ]; then
+    runs=30 warmup=5 launches=50 loops=1000000 build_runs=1 stage_runs=10
+fi
 
 if [ "$(id -u)" = 0 ]; then
-    command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
+    need=""
+    for tool in hyperfine bwrap gcc make /usr/bin/time python3; do
+        command -v "$tool" >/dev/null || need=1
+    done
+    if [ -n "$need" ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine bubblewrap >/dev/null
-    }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            hyperfine bubblewrap gcc libc6-dev make time python3 >/dev/null
+    fi
     id "$user" >/dev/null 2>&1 || useradd --create-home "$user"
     as_user() { setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"; }
 else
@@ -19,26 +32,168 @@ else
 fi
 
 cargo build --release --quiet
-out=$(mktemp -d /tmp/stockade-bench.XXXXXX)
-chmod 1777 "$out"
-bin="$out/stockade"
+work=$(mktemp -d /tmp/stockade-bench.XXXXXX)
+chmod 1777 "$work"
+trap 'rm -rf "$work"' EXIT
+bin="$work/stockade"
 cp target/release/stockade "$bin"
-bwrap_args=$(sh bench/bwrap-equivalent.sh)
+gcc -O2 -o "$work/syscalls" bench/src/syscalls.c
+cd "$work"
 
-cd "$out"
-as_user hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/startup.json" \
-    -n "stockade run (default)" "$bin run -- /bin/true" \
-    -n "bwrap (equivalent)" "bwrap $bwrap_args /bin/true" \
-    -n "unshare -Urmpfiun (kernel floor)" "unshare -Urmpfiun /bin/true" \
-    -n "/bin/true (bare)" "/bin/true" >/dev/null
+# The strict bubblewrap command line both tools run in (b) and (c), with the seccomp filter of
+# stockade's default profile when stockade can export it as BPF.
+strict=$(sh "$repo/bench/bwrap-equivalent.sh")
+seccomp_note="no seccomp filter (stockade cannot export one yet)"
+seccomp_arg=""
+if "$bin" seccomp export --profile default >"$work/default.bpf" 2>/dev/null; then
+    seccomp_arg="--seccomp 9"
+    seccomp_note="stockade's default filter ($(($(stat -c %s "$work/default.bpf") / 8)) BPF instructions) via --seccomp"
+fi
+have_bwrap_mode=""
+if as_user "$bin" bwrap --ro-bind /usr /usr /usr/bin/true >/dev/null 2>&1; then
+    have_bwrap_mode=1
+fi
 
-python3 - "$out/startup.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-med = {r["command"]: sorted(r["times"])[len(r["times"]) // 2] * 1000 for r in results}
-print(f"{'launcher':36} {'median ms':>10} {'vs bwrap':>9}")
-base = med["bwrap (equivalent)"]
+echo "== 1. startup of /bin/true ($runs runs, $warmup warm-up; medians)"
+cmds=(-n "a: stockade run (default profile)" "$bin run -- /bin/true")
+if [ -n "$have_bwrap_mode" ]; then
+    cmds+=(-n "b: stockade bwrap (strict line)" "sh -c 'exec $bin bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf'")
+fi
+cmds+=(-n "c: bubblewrap (strict line)" "sh -c 'exec bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf'")
+cmds+=(-n "d: unshare -Urmpfiun (kernel floor)" "unshare -Urmpfiun /bin/true")
+cmds+=(-n "e: /bin/true (bare)" "/bin/true")
+cmds+=(-n "sh -c exit (shell cost inside b, c)" "sh -c 'exec /bin/true 9</dev/null'")
+touch "$work/default.bpf"
+as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/startup.json" "${cmds[@]}" >/dev/null 2>&1
+
+echo "== 2. peak memory (max RSS of any process in the tree, KiB; median of 20)"
+peak() {
+    for _ in $(seq 20); do
+        as_user /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
+    done | sort -n | sed -n 10p
+}
+mem_a=$(peak "$bin" run -- /bin/true)
+mem_b=""
+if [ -n "$have_bwrap_mode" ]; then
+    mem_b=$(peak sh -c "exec $bin bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf")
+fi
+mem_c=$(peak sh -c "exec bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf")
+
+echo "== 3. throughput: $launches launches of /bin/true, sequential and 2 in parallel"
+profile_test="--profile test"
+"$bin" run --profile test --dry-run -- true >/dev/null 2>&1 || profile_test=""
+seq_loop() { as_user sh -c "i=0; while [ \$i -lt $launches ]; do $1 >/dev/null || exit 1; i=\$((i+1)); done"; }
+par_loop() { seq "$launches" | as_user xargs -P2 -I{} sh -c "$1 >/dev/null"; }
+timed() {
+    local start end
+    start=$(date +%s.%N)
+    "$@"
+    end=$(date +%s.%N)
+    python3 -c "print(f'{$launches / ($end - $start):.1f}')"
+}
+st_cmd="$bin run $profile_test -- /bin/true"
+bw_cmd="bwrap $strict /bin/true"
+tp_st_seq=$(timed seq_loop "$st_cmd")
+tp_bw_seq=$(timed seq_loop "$bw_cmd")
+tp_st_par=$(timed par_loop "$st_cmd")
+tp_bw_par=$(timed par_loop "$bw_cmd")
+
+echo "== 4. seccomp overhead under the default profile (medians)"
+median_of() {
+    local n=$1
+    shift
+    for _ in $(seq "$n"); do "$@"; done | sort -n | sed -n "$(((n + 1) / 2))p"
+}
+inside() { as_user "$bin" run --ro-bind "$work" "$work" -- "$@"; }
+outside() { as_user "$@"; }
+gp_out=$(median_of 5 outside "$work/syscalls" getppid "$loops")
+gp_in=$(median_of 5 inside "$work/syscalls" getppid "$loops")
+st_out=$(median_of 5 outside "$work/syscalls" stat /usr/share 3)
+st_in=$(median_of 5 inside "$work/syscalls" stat /usr/share 3)
+
+zstd_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zstd-sys-*/zstd/lib 2>/dev/null | head -1 || true)
+if [ -z "$zstd_src" ]; then
+    mkdir -p "$work/zfetch/src"
+    printf '[package]\nname="zfetch"\nversion="0.0.0"\nedition="2021"\n[dependencies]\nzstd-sys="=2.0.15"\n' >"$work/zfetch/Cargo.toml"
+    echo 'fn main(){}' >"$work/zfetch/src/main.rs"
+    (cd "$work/zfetch" && cargo fetch -q)
+    zstd_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zstd-sys-*/zstd/lib | head -1)
+fi
+cp "$repo/bench/src/zstd.mk" "$work/zstd.mk"
+build_once() {
+    local where=$1 dir
+    dir=$(mktemp -d "$work/build.XXXX")
+    cp -r "$zstd_src/." "$dir/"
+    chmod -R a+rwX "$dir"
+    local start end
+    start=$(date +%s.%N)
+    if [ "$where" = inside ]; then
+        as_user "$bin" run --bind "$dir" "$dir" --ro-bind "$work/zstd.mk" "$work/zstd.mk" \
+            --chdir "$dir" -- make -s -f "$work/zstd.mk" -j2 >/dev/null 2>&1
+    else
+        (cd "$dir" && as_user make -s -f "$work/zstd.mk" -j2 >/dev/null 2>&1)
+    fi
+    end=$(date +%s.%N)
+    test -f "$dir/libzstd.a"
+    rm -rf "$dir"
+    python3 -c "print(int(($end - $start) * 1e9))"
+}
+mk_out=$(median_of "$build_runs" build_once outside)
+mk_in=$(median_of "$build_runs" build_once inside)
+
+echo "== 5. where stockade's launch time goes (--timings, median of $stage_runs, microseconds)"
+for _ in $(seq "$stage_runs"); do
+    as_user "$bin" run --timings -- /bin/true 2>&1 >/dev/null | sed -n 's/^stockade: timing: //p'
+done >"$work/stages.txt"
+
+python3 - "$work" <<PY
+import json, sys, collections, statistics
+work = sys.argv[1]
+res = json.load(open(f"{work}/startup.json"))["results"]
+med = {r["command"]: statistics.median(r["times"]) * 1000 for r in res}
+def find(prefix):
+    return next((v for k, v in med.items() if k.startswith(prefix)), None)
+a, b, c, d = find("a:"), find("b:"), find("c:"), find("d:")
+print()
+print("startup (seccomp in b and c: $seccomp_note)")
+print(f"  {'launcher':42} {'median ms':>10} {'vs c':>7}")
 for name, ms in med.items():
-    print(f"{name:36} {ms:10.2f} {ms / base:9.2f}")
+    print(f"  {name:42} {ms:10.2f} {ms / c:7.2f}")
+print()
+print("peak memory (KiB)")
+print(f"  a: stockade run (default)   {'$mem_a':>8}")
+if "$mem_b": print(f"  b: stockade bwrap (strict)  {'$mem_b':>8}")
+print(f"  c: bubblewrap (strict)      {'$mem_c':>8}")
+print()
+print("throughput (launches per second)")
+print(f"  {'':30} {'sequential':>11} {'2 parallel':>11}")
+print(f"  {'stockade run ${profile_test:---profile default}':30} {$tp_st_seq:11.1f} {$tp_st_par:11.1f}")
+print(f"  {'bubblewrap (strict)':30} {$tp_bw_seq:11.1f} {$tp_bw_par:11.1f}")
+print()
+print("seccomp overhead (inside / outside, medians)")
+rows = [("getppid x $loops", $gp_out, $gp_in), ("stat of /usr/share x3", $st_out, $st_in),
+        ("make -j2 of zstd (60 C files)", $mk_out, $mk_in)]
+for name, out, inn in rows:
+    print(f"  {name:32} outside {out/1e6:9.1f} ms  inside {inn/1e6:9.1f} ms  ratio {inn/out:6.3f}")
+print()
+stages = collections.OrderedDict()
+for line in open(f"{work}/stages.txt"):
+    name, _, value = line.rpartition(": ")
+    stages.setdefault(name, []).append(int(value.split()[0]))
+print("launch stages (median us)")
+for name, values in stages.items():
+    print(f"  {name:45} {statistics.median(values):8.0f}")
+print()
+print("targets")
+def check(label, value, limit):
+    print(f"  {label:52} {value:6.2f} (target <= {limit}) {'met' if value <= limit else 'NOT met'}")
+if b is not None:
+    check("startup b/c (stockade vs bubblewrap, same line)", b / c, 0.8)
+check("startup a/c (default profile vs bubblewrap)", a / c, 1.0)
+check("startup a/d (default profile vs unshare floor)", a / d, 1.5)
+check("peak memory a/c", int("$mem_a") / int("$mem_c"), 1.0)
+check("throughput bubblewrap/stockade, sequential", $tp_bw_seq / $tp_st_seq, 0.8)
+check("throughput bubblewrap/stockade, 2 parallel", $tp_bw_par / $tp_st_par, 0.8)
+check("getppid overhead (ratio - 1)", $gp_in / $gp_out - 1, 0.02)
+check("make -j2 overhead (ratio - 1)", $mk_in / $mk_out - 1, 0.02)
 PY
-rm -rf "$out"
