@@ -199,3 +199,56 @@ fn dangerous_syscalls_are_denied_with_an_errno() {
         );
     });
 }
+
+#[test]
+fn the_callers_session_keyring_is_out_of_reach() {
+    if !x86_64() {
+        return;
+    }
+    let secret = unique("keyring-secret");
+    // The caller keeps a secret in its session keyring (as pam_keyinit, kinit or ecryptfs do).
+    let with_secret = |mut cmd: std::process::Command| {
+        let desc = std::ffi::CString::new(unique("key")).unwrap();
+        let payload = secret.clone().into_bytes();
+        // SAFETY: raw syscalls only (async-signal-safe); the buffers outlive the child's exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                libc::syscall(libc::SYS_keyctl, 1 as libc::c_long, std::ptr::null::<u8>());
+                let id = libc::syscall(
+                    libc::SYS_add_key,
+                    c"user".as_ptr(),
+                    desc.as_ptr(),
+                    payload.as_ptr(),
+                    payload.len(),
+                    -3 as libc::c_long,
+                );
+                if id < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        finish(cmd, std::time::Duration::from_secs(60))
+    };
+    let mut host = std::process::Command::new("/usr/bin/python3");
+    host.args(["-c", PRIV_ATTACKER, "keyring"]);
+    let out = with_secret(host);
+    assert_finished(&out, "control");
+    assert!(
+        stdout(&out).contains(&secret),
+        "control: the attacker cannot read its own session keyring:\n{}",
+        stdout(&out)
+    );
+
+    for_each_profile(|profile| {
+        for extra in [&[][..], &["--seccomp", "off"][..]] {
+            let out = with_secret(attack_cmd(profile, extra, PRIV_ATTACKER, &["keyring"]));
+            assert_finished(&out, profile);
+            assert!(
+                !stdout(&out).contains(&secret),
+                "{profile} {extra:?}: the caller's session keyring was read:\n{}",
+                stdout(&out)
+            );
+        }
+    });
+}

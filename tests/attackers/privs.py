@@ -5,6 +5,8 @@
 #   privs.py mount TOKEN          mount, umount, pivot_root, chroot, sethostname, new mount API
 #   privs.py userns               nested user namespaces (unshare, clone, clone3)
 #   privs.py syscalls             the dangerous syscalls, each with arguments that would work
+#   privs.py keyring              read the keys of the inherited session keyring, and any key
+#                                 /proc/keys lets us see
 import ctypes
 import errno
 import os
@@ -212,7 +214,28 @@ def cmd_syscalls(_):
         os.waitpid(victim, 0)
 
 
-cmd = {"caps": cmd_caps, "mount": cmd_mount, "userns": cmd_userns,
+def cmd_keyring(_):
+    KEYCTL_READ, KEY_SPEC_SESSION_KEYRING = 11, -3
+    ids = set()
+    buf = ctypes.create_string_buffer(4096)
+    n = sc("keyctl", KEYCTL_READ, KEY_SPEC_SESSION_KEYRING, buf, 4096)
+    show("KEYRING", "list-session", n)
+    for i in range(0, max(n, 0) // 4 * 4, 4):
+        ids.add(int.from_bytes(buf.raw[i:i + 4], "little", signed=True))
+    try:
+        with open("/proc/keys") as f:
+            for line in f:
+                ids.add(int(line.split()[0], 16))
+    except OSError:
+        pass
+    for k in sorted(ids):
+        out = ctypes.create_string_buffer(256)
+        m = sc("keyctl", KEYCTL_READ, k, out, 256)
+        if m >= 0:
+            print(f"READ {k} {out.raw[:min(m, 256)].decode(errors='replace')}", flush=True)
+
+
+cmd = {"keyring": cmd_keyring, "caps": cmd_caps, "mount": cmd_mount, "userns": cmd_userns,
        "syscalls": cmd_syscalls}[sys.argv[1]]
 cmd(sys.argv[2:])
 print("DONE", flush=True)
