@@ -211,6 +211,7 @@ fn sandbox_child(
     if plan.process.new_session {
         process::new_session()?;
     }
+    process::new_session_keyring();
     caps::drop_all_except(&prep.keep_caps)?;
     caps::set_no_new_privs()?;
     // The command must not be able to ptrace or read the memory of its still-privileged-looking

@@ -50,6 +50,23 @@ pub fn new_session() -> Result<()> {
     Ok(())
 }
 
+/// Gives the sandbox a new, empty, anonymous session keyring. The caller's session keyring
+/// would otherwise be inherited, and a possessor may read every key in it (Kerberos tickets,
+/// ecryptfs and other secrets that pam_keyinit, kinit or the desktop keep there). Best effort:
+/// a kernel without keys, or a host seccomp filter that denies keyctl, leaves nothing to hide
+/// and must not stop the launch.
+pub fn new_session_keyring() {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks for a new anonymous keyring; no other memory is passed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+}
+
 /// The command's environment: the caller's (or none), with the plan's changes in order.
 pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = if plan.env.clear {
