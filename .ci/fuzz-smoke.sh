@@ -20,6 +20,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 cd fuzz
+triple=$(rustc -vV | sed -n 's/^host: //p')
 targets=$(cargo fuzz list)
 status=0
 for target in $targets; do
@@ -27,9 +28,13 @@ for target in $targets; do
     cargo fuzz build "$target"
     scratch=$(mktemp -d)
     seeds="seeds/$target"
-    mkdir -p "$seeds"
-    # The scratch corpus takes what the run finds; the committed seeds stay as they are.
-    if ! cargo fuzz run "$target" "$scratch" "$seeds" -- \
+    mkdir -p "$seeds" "artifacts/$target"
+    # The fuzzer binary is run directly rather than through `cargo fuzz run`, which would go
+    # through the repository's test runner (.ci/as-user) and run it as a user that cannot
+    # write the scratch corpus. The scratch corpus takes what the run finds; the committed
+    # seeds stay as they are.
+    if ! "target/$triple/release/$target" "$scratch" "$seeds" \
+        -artifact_prefix="artifacts/$target/" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$scratch.log" 2>&1; then
         status=1
