@@ -151,7 +151,9 @@ def cmd_sys(args):
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            if fields[4] in ("/proc/sys", "/sys", "/proc/sysrq-trigger"):
+            point = fields[4]
+            if point in ("/proc/sys", "/proc/sysrq-trigger") or point == "/sys" or \
+                    point.startswith(("/sys/", "/proc/sys/")):
                 print(f"MOUNT {fields[4]} {fields[5]}", flush=True)
 
 
