@@ -50,7 +50,7 @@ if "$bin" seccomp export --profile default >"$work/default.bpf" 2>/dev/null; the
     seccomp_note="stockade's default filter ($(($(stat -c %s "$work/default.bpf") / 8)) BPF instructions) via --seccomp"
 fi
 have_bwrap_mode=""
-if as_user "$bin" bwrap --ro-bind /usr /usr /usr/bin/true >/dev/null 2>&1; then
+if as_user "$bin" bwrap $strict /bin/true >/dev/null 2>&1; then
     have_bwrap_mode=1
 fi
 

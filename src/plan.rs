@@ -98,7 +98,8 @@ pub enum FsOp {
     /// Change permissions of an existing path in the sandbox (bwrap `--chmod`).
     Chmod { dest: PathBuf, mode: u32 },
     /// A rootless overlayfs. `upper == None` means a read-only overlay; `tmp_upper` keeps
-    /// the upper layer in an invisible tmpfs (bwrap `--tmp-overlay`).
+    /// the upper layer in an invisible tmpfs (bwrap `--tmp-overlay`). `lower` is in
+    /// command-line order: the last one is the topmost layer, as in bwrap.
     Overlay {
         lower: Vec<PathBuf>,
         upper: Option<PathBuf>,
@@ -292,10 +293,27 @@ impl Default for ProcessOptions {
     }
 }
 
+/// Namespaces joined instead of created, and nested user namespaces (bwrap `--userns`,
+/// `--userns2`, `--pidns`, `--disable-userns`, `--assert-userns-disabled`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsernsOptions {
+    /// Join this user namespace (an open `/proc/PID/ns/user`) instead of creating one.
+    pub join_fd: Option<i32>,
+    /// Switch to this user namespace once the sandbox is set up.
+    pub join_after_setup_fd: Option<i32>,
+    /// Create the sandbox's pid namespace under this one (or join it).
+    pub pidns_fd: Option<i32>,
+    /// Forbid the command to create user namespaces (max_user_namespaces = 1, then nest).
+    pub disable_nested: bool,
+    /// Fail unless creating a user namespace inside is impossible.
+    pub assert_nested_disabled: bool,
+}
+
 /// Everything a launch will do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub namespaces: Namespaces,
+    pub userns: UsernsOptions,
     /// The uid and gid the command sees inside; `None` keeps the caller's.
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -326,6 +344,7 @@ impl Default for Plan {
     fn default() -> Self {
         Plan {
             namespaces: Namespaces::default(),
+            userns: UsernsOptions::default(),
             uid: None,
             gid: None,
             fs: Vec::new(),

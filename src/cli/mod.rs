@@ -68,6 +68,13 @@ pub enum SeccompCommand {
         /// A group name such as @file-system
         group: String,
     },
+    /// Write a profile's compiled filter to stdout as raw BPF (struct sock_filter records), the
+    /// format of bubblewrap's --seccomp FD
+    Export {
+        /// Profile whose [seccomp] section is compiled
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        profile: String,
+    },
 }
 
 /// The clap command, for help and the man page.
@@ -77,6 +84,16 @@ pub fn command() -> clap::Command {
 
 /// Parses `argv` and runs what it asks. Returns the process exit status.
 pub fn main(argv: Vec<OsString>) -> i32 {
+    // bubblewrap's contract: invoked as `bwrap` (a symlink to stockade), or `stockade bwrap`,
+    // every word goes to the bwrap parser untouched (clap would claim --help and --version).
+    if invoked_as_bwrap(&argv) {
+        return bwrap::main(argv);
+    }
+    if argv.get(1).is_some_and(|a| a == "bwrap") {
+        let mut rest = argv;
+        rest.remove(0);
+        return bwrap::main(rest);
+    }
     let matches = match command().try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => return report_clap_error(e),
@@ -107,6 +124,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             error::status_of(&err)
         }
     }
+}
+
+/// Whether argv[0]'s last component is `bwrap`.
+fn invoked_as_bwrap(argv: &[OsString]) -> bool {
+    argv.first()
+        .and_then(|a| std::path::Path::new(a).file_name().map(|n| n == "bwrap"))
+        .unwrap_or(false)
 }
 
 /// clap's errors are several lines; the user gets the first one, and status 125 so that a

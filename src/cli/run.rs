@@ -111,6 +111,9 @@ pub struct RunArgs {
     /// Print the launch plan and exit without creating anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the equivalent bwrap command line (and what it cannot express) and exit
+    #[arg(long)]
+    pub print_bwrap: bool,
     /// Report skipped rules and other details on stderr
     #[arg(short, long)]
     pub verbose: bool,
@@ -126,6 +129,11 @@ pub struct RunArgs {
 /// Runs `stockade run`: builds the plan, then prints or launches it.
 pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
     let plan = build_plan(&args, matches)?;
+    if args.print_bwrap {
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), "{}", super::bwrap::export::render(&plan));
+        return Ok(0);
+    }
     if args.dry_run {
         use std::io::Write;
         // A closed pipe (`| head`) is not an error worth a panic.

@@ -88,8 +88,10 @@ fn next_signal(set: &SigSet, deadline: Option<std::time::Instant>) -> Option<i32
 }
 
 /// PID 1's loop: reap every child, forward signals to the command, and when the command
-/// ends, kill whatever it left behind and return its status.
-pub fn reap_until_exit(command: Pid) -> i32 {
+/// ends, kill whatever it left behind and return its status. `own_pid_namespace` is false for
+/// bwrap's reaper outside a new pid namespace (kept for --lock-file/--sync-fd): kill(-1) would
+/// then reach every process of the user, so leftovers are left alone, as bubblewrap does.
+pub fn reap_until_exit(command: Pid, own_pid_namespace: bool) -> i32 {
     let set = watched();
     loop {
         let Some(sig) = next_signal(&set, None) else {
@@ -97,9 +99,11 @@ pub fn reap_until_exit(command: Pid) -> i32 {
         };
         if sig == libc::SIGCHLD {
             if let Some(code) = reap_children(command) {
-                // SAFETY: kill(-1) from PID 1 reaches every other process in this pid
-                // namespace and nothing outside it.
-                unsafe { libc::kill(-1, libc::SIGKILL) };
+                if own_pid_namespace {
+                    // SAFETY: kill(-1) from PID 1 reaches every other process in this pid
+                    // namespace and nothing outside it.
+                    unsafe { libc::kill(-1, libc::SIGKILL) };
+                }
                 return code;
             }
         } else {

@@ -8,13 +8,17 @@
 //! exec closes, so "nothing on the pipe" means "the command is running".
 
 pub mod caps;
+pub mod handoff;
 pub mod init;
 pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
 pub mod net;
+pub mod overlay;
 pub mod process;
 pub mod seccomp;
+pub mod seccomp_fd;
+pub mod status;
 pub mod userns;
 
 use std::convert::Infallible;
@@ -59,10 +63,12 @@ impl Timer {
 struct Prepared {
     exec: process::ExecSpec,
     filters: seccomp::Filters,
+    fd_filters: Vec<seccompiler::BpfProgram>,
     keep_caps: std::collections::HashSet<::caps::Capability>,
     caller_cwd: Option<PathBuf>,
     signal_mask: nix::sys::signal::SigSet,
     launcher: Option<OwnedFd>,
+    gate: handoff::Gate,
 }
 
 /// Runs the plan. Returns the exit status stockade should end with.
@@ -72,49 +78,104 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
     let filters = seccomp::prepare(&plan.seccomp)?;
+    let fd_filters = seccomp_fd::load(&plan.seccomp)?;
     let keep_caps = caps::parse_caps(&plan.caps_keep)?;
     timer.mark("plan checks and seccomp compile");
 
     if plan.process.die_with_parent {
         die_with_parent()?;
     }
-    if plan.namespaces.user {
-        userns::enter(plan)?;
-    }
+    userns::setup(plan)?;
     timer.mark("user namespace");
 
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .context("creating the setup report pipe")?;
     let launcher = pidfd_of_self();
     let signal_mask = init::block_signals()?;
+    let gate = handoff::Gate::new(plan)?;
     let prepared = Prepared {
         exec,
         filters,
+        fd_filters,
         keep_caps,
         caller_cwd: std::env::current_dir().ok(),
         signal_mask,
         launcher,
+        gate,
     };
     let pid = namespaces::fork_into(&plan.namespaces)?;
     if pid == 0 {
         drop(report_r);
         let Err(err) = sandbox_child(plan, &prepared, &report_w, &mut timer);
-        report_and_exit(&report_w, EXIT_SETUP, &error::one_line(&err));
+        report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
-    drop(prepared);
     let child = Pid::from_raw(pid);
-    if let Some((status, message)) = read_report(report_r) {
+    if let Err(err) = status::announce(plan, pid) {
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        init::supervise(child, None, Duration::ZERO);
+        return Err(err);
+    }
+    prepared.gate.open_after_caller(plan);
+    let report = read_report(report_r);
+    let executed = report.is_none();
+    if let Some((status, message)) = report {
+        let message = if bwrap_mode(plan) {
+            strip_os_error_codes(&message)
+        } else {
+            message
+        };
         eprintln!("{}: {message}", plan.program_name);
-        if status == EXIT_SETUP {
+        if status == setup_status(plan) {
             init::supervise(child, None, Duration::ZERO);
-            return Ok(EXIT_SETUP);
+            status::report_exit(plan, false, status);
+            return Ok(status);
         }
     }
     timer.mark("sandbox ready (command executing)");
     let timeout = plan.limits.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    Ok(init::supervise(child, timeout, grace))
+    let code = init::supervise(child, timeout, grace);
+    status::report_exit(plan, executed, code);
+    Ok(code)
+}
+
+/// bwrap mode (diagnostics prefixed `bwrap`, or `<3>bwrap` with --level-prefix) follows
+/// bubblewrap where callers can tell: every setup failure is status 1, exec failures read
+/// `execvp CMD: ...`, and PWD is set.
+fn bwrap_mode(plan: &Plan) -> bool {
+    plan.program_name.ends_with("bwrap")
+}
+
+/// Messages without Rust's ` (os error N)` suffixes, as C programs print them.
+pub fn strip_os_error_codes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" (os error ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + " (os error ".len()..];
+        match tail.find(')') {
+            Some(close) if tail[..close].bytes().all(|b| b.is_ascii_digit()) => {
+                rest = &tail[close + 1..];
+            }
+            _ => {
+                out.push_str(" (os error ");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The status for a failed setup.
+fn setup_status(plan: &Plan) -> i32 {
+    if bwrap_mode(plan) {
+        1
+    } else {
+        EXIT_SETUP
+    }
 }
 
 /// The launcher dies with its caller, and the sandbox dies with the launcher (PID 1 has its
@@ -187,6 +248,11 @@ fn sandbox_child(
     if prep.launcher.as_ref().is_some_and(launcher_is_gone) {
         return Err(anyhow!("stockade exited during setup"));
     }
+    // The status fds first: a caller reading --info-fd to EOF must not wait on our copy
+    // while we wait for it at the gate.
+    handoff::close_status_fds(plan);
+    prep.gate.wait();
+    let nest = userns::open_userns_limit(plan)?;
     timer.mark("clone into the new namespaces");
     if plan.namespaces.mount {
         mounts::make_private()?;
@@ -201,13 +267,15 @@ fn sandbox_child(
     if plan.namespaces.net && plan.net == NetMode::None {
         net::loopback_up()?;
     }
+    userns::finish(plan, nest)?;
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
         keep.sort_unstable();
         process::close_all_except(&keep)?;
     }
-    enter_working_directory(plan, prep)?;
+    let cwd = enter_working_directory(plan, prep)?;
+    let exec = process::with_pwd(&prep.exec, bwrap_mode(plan).then_some(cwd.as_path()));
     if plan.process.new_session {
         process::new_session()?;
     }
@@ -215,89 +283,116 @@ fn sandbox_child(
     caps::drop_all_except(&prep.keep_caps)?;
     caps::set_no_new_privs()?;
     // The command must not be able to ptrace or read the memory of its still-privileged-looking
-    // init, nor open /proc/1/exe.
-    nix::sys::prctl::set_dumpable(false).context("clearing dumpable")?;
+    // init, nor open /proc/1/exe. bwrap callers rely on opening /proc/PID/ns/* of the
+    // reported child-pid (to join with --userns/--pidns), which needs it dumpable, as in
+    // bubblewrap; its capabilities are gone by now either way.
+    nix::sys::prctl::set_dumpable(bwrap_mode(plan)).context("setting dumpable")?;
     timer.mark("hostname, network, fds, capabilities");
+    handoff::wait_block_fd(plan);
 
     if plan.process.as_pid_1 {
-        return exec_command(plan, prep, report, timer);
+        return exec_command(plan, prep, &exec, report, timer);
     }
+    // Held by this init until the sandbox ends.
+    let _locks = handoff::take_locks(plan)?;
     // SAFETY: this process is single-threaded, so the child may do anything after fork.
     match unsafe { nix::unistd::fork() }.context("forking the command")? {
         nix::unistd::ForkResult::Child => {
-            let Err(err) = exec_command(plan, prep, report, timer);
-            report_and_exit(report, EXIT_SETUP, &error::one_line(&err));
+            let Err(err) = exec_command(plan, prep, &exec, report, timer);
+            report_and_exit(report, setup_status(plan), &error::one_line(&err));
         }
         nix::unistd::ForkResult::Parent { child } => {
             // Only the command holds the report pipe now: its exec closes the last copy.
             // SAFETY: closing our copy of a descriptor we own and no longer use.
             unsafe { libc::close(report.as_raw_fd()) };
-            let code = init::reap_until_exit(child);
+            let code = init::reap_until_exit(child, plan.namespaces.pid);
             // SAFETY: _exit from a forked child; see report_and_exit.
             unsafe { libc::_exit(code) }
         }
     }
 }
 
-/// The working directory: the plan's, or the caller's when it exists inside, else `/`.
-/// Looked up inside the new root without magic links, so it can never be a directory of the
-/// host reached through a leaked descriptor (`--chdir /proc/self/fd/N`).
-fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<()> {
+/// The working directory: the plan's, or the caller's when it exists inside, else `/` (in bwrap
+/// mode $HOME first, as bubblewrap does). Looked up inside the new root without magic links,
+/// so it can never be a directory of the host reached through a leaked descriptor
+/// (`--chdir /proc/self/fd/N`). Returns it as PWD should show it.
+fn enter_working_directory(plan: &Plan, prep: &Prepared) -> Result<PathBuf> {
     let enter = |dir: &std::path::Path| -> std::io::Result<()> {
         let fd = mounts::open_workdir(dir)?;
         nix::unistd::fchdir(fd.as_raw_fd()).map_err(std::io::Error::from)
     };
-    match &plan.chdir {
-        Some(dir) => enter(dir).map_err(|e| {
-            let why = if e.raw_os_error() == Some(libc::ELOOP) {
-                "leads through /proc magic links or too many symbolic links".to_string()
-            } else {
-                mounts::io_message(&e)
-            };
-            anyhow!("--chdir {}: {why}", dir.display())
-        }),
-        None => {
-            let inside = prep
-                .caller_cwd
-                .as_ref()
-                .is_some_and(|cwd| enter(cwd.as_path()).is_ok());
-            if !inside {
-                nix::unistd::chdir("/").context("chdir /")?;
+    if let Some(dir) = &plan.chdir {
+        return match enter(dir) {
+            Ok(()) => Ok(dir.clone()),
+            Err(e) => {
+                let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                    "leads through /proc magic links or too many symbolic links".to_string()
+                } else {
+                    mounts::io_message(&e)
+                };
+                if bwrap_mode(plan) {
+                    Err(anyhow!("Can't chdir to {}: {why}", dir.display()))
+                } else {
+                    Err(anyhow!("--chdir {}: {why}", dir.display()))
+                }
             }
-            Ok(())
+        };
+    }
+    let mut candidates: Vec<PathBuf> = prep.caller_cwd.iter().cloned().collect();
+    if bwrap_mode(plan) {
+        let home = process::environment(plan)
+            .into_iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v));
+        candidates.extend(home);
+    }
+    for dir in candidates {
+        if enter(&dir).is_ok() {
+            return Ok(dir);
         }
     }
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(PathBuf::from("/"))
 }
 
 /// The command's last steps: its own signal mask and descriptors, Landlock, seccomp, exec.
 fn exec_command(
     plan: &Plan,
     prep: &Prepared,
+    exec: &process::ExecSpec,
     report: &OwnedFd,
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
+    handoff::close_sync_fd_for_command(plan);
+    if plan.process.die_with_parent {
+        // Outside a new pid namespace the command would outlive a killed init: it dies with
+        // its parent too, as bubblewrap's does.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context("setting the parent-death signal")?;
+    }
     process::clear_cloexec(&plan.process.keep_fds)?;
     if let Some(policy) = &plan.landlock {
         landlock::apply(policy, plan.process.verbose)?;
     }
     timer.mark("landlock");
     seccomp::install(&prep.filters)?;
+    seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");
-    let errno = process::exec(&prep.exec);
-    let status = if errno == libc::ENOENT {
+    let errno = process::exec(exec);
+    let status = if bwrap_mode(plan) {
+        setup_status(plan)
+    } else if errno == libc::ENOENT {
         EXIT_NOT_FOUND
     } else {
         EXIT_CANNOT_EXEC
     };
-    let reason = std::io::Error::from_raw_os_error(errno);
-    report_and_exit(
-        report,
-        status,
-        &format!(
-            "{}: {}",
-            prep.exec.display_name,
-            mounts::io_message(&reason)
-        ),
-    );
+    let reason = mounts::io_message(&std::io::Error::from_raw_os_error(errno));
+    let name = &exec.display_name;
+    let message = if bwrap_mode(plan) {
+        format!("execvp {name}: {reason}")
+    } else {
+        format!("{name}: {reason}")
+    };
+    report_and_exit(report, status, &message);
 }

@@ -24,9 +24,9 @@ const OPEN_TREE_CLONE: u32 = 1;
 const AT_RECURSIVE: u32 = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(super) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(super) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(super) const MOUNT_ATTR_NODEV: u64 = 0x4;
 const FSCONFIG_SET_FLAG: u32 = 0;
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_CMD_CREATE: u32 = 6;
@@ -88,7 +88,7 @@ fn open_tree(dirfd: RawFd, path: &Path, recursive: bool) -> std::io::Result<Owne
 
 /// Sets (never clears) mount attributes on the mount `fd` is the root of, and on its
 /// submounts when `recursive`.
-fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
+pub(super) fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
     let attr = MountAttr {
         attr_set: attrs,
         attr_clr: 0,
@@ -114,7 +114,7 @@ fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Result<()> {
 }
 
 /// Attaches the detached mount `mount` onto the object `target` refers to.
-fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
+pub(super) fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
     // SAFETY: both descriptors are open; the empty paths are static C strings.
     check(unsafe {
         libc::syscall(
@@ -131,12 +131,18 @@ fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
 
 /// A new, detached filesystem instance of `fstype` configured with `options`
 /// (`(key, None)` is a flag).
-fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: u64) -> Result<OwnedFd> {
+pub(super) fn new_fs(
+    fstype: &str,
+    options: &[(&str, Option<&str>)],
+    attrs: u64,
+) -> Result<OwnedFd> {
     let name = CString::new(fstype)?;
     // SAFETY: `name` outlives the call.
     let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
         .with_context(|| format!("fsopen {fstype}"))?;
-    for (key, value) in options {
+    // The source shows in mountinfo and df: name it after the type, as mount(8) users do.
+    let source = [("source", Some(fstype))];
+    for (key, value) in source.iter().chain(options) {
         let k = CString::new(*key)?;
         let v = value.map(CString::new).transpose()?;
         let (cmd, vptr) = match &v {
@@ -211,14 +217,41 @@ pub fn open_workdir(path: &Path) -> std::io::Result<OwnedFd> {
 
 /// What a destination must be when it has to be created.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Dir,
     File,
 }
 
 /// Resolves `dest` inside the new root, creating missing parents as directories and the last
 /// component as `kind`. Each step is resolved again from the root, so no step can leave it.
-fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
+pub(super) fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<OwnedFd> {
+    // Missing parents of mount points and links are private to the sandbox's user, as in
+    // bubblewrap (which derives them from an unset mode: 0700).
+    resolve_dest_with_parents(root, dest, kind, mode, 0o700)
+}
+
+/// The mode bubblewrap gives the missing parents of a path created with `mode`: always
+/// searchable by the owner, and readable and searchable by group and others when `mode` gives
+/// them any access, so that `--perms 0750 --dir /a/b` makes `/a` 0750, not 0755.
+pub fn parent_mode(mode: u32) -> u32 {
+    let mut parent = 0o700;
+    if mode & 0o070 != 0 {
+        parent |= 0o050;
+    }
+    if mode & 0o007 != 0 {
+        parent |= 0o005;
+    }
+    parent
+}
+
+/// [`resolve_dest`], creating missing parents with `parent` as their mode.
+fn resolve_dest_with_parents(
+    root: &OwnedFd,
+    dest: &Path,
+    kind: Kind,
+    mode: u32,
+    parent: u32,
+) -> Result<OwnedFd> {
     match open_in_root(root, dest, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -231,8 +264,8 @@ fn resolve_dest(root: &OwnedFd, dest: &Path, kind: Kind, mode: u32) -> Result<Ow
         _ => bail!("{}: cannot be created", dest.display()),
     };
     let parent_path = dest.parent().unwrap_or(Path::new("/"));
-    let parent = resolve_dest(root, parent_path, Kind::Dir, 0o755)?;
-    create_entry(&parent, name, kind, mode)
+    let parent_fd = resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?;
+    create_entry(&parent_fd, name, kind, mode)
         .with_context(|| format!("creating {}", dest.display()))?;
     open_in_root(root, dest, libc::O_PATH).with_context(|| format!("opening {}", dest.display()))
 }
@@ -273,7 +306,7 @@ fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::i
 }
 
 /// *at() calls that create entries need a real directory descriptor, not an O_PATH one.
-fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+pub(super) fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
     let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
     // SAFETY: the path is NUL-terminated and outlives the call.
     let fd = unsafe {
@@ -299,6 +332,10 @@ enum Source {
     Tree(OwnedFd),
     /// The operation's source was optional and is missing.
     Skipped,
+    /// Bytes read from the caller's descriptor (`--file`, `--bind-data`).
+    Data(Vec<u8>),
+    /// Overlay layers opened as O_PATH descriptors.
+    Overlay(super::overlay::Layers),
     /// The operation needs nothing from the host.
     None,
 }
@@ -328,6 +365,18 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
                 wants_dev = true;
                 Source::None
             }
+            FsOp::Data { fd, .. } => {
+                Source::Data(read_shared_fd(*fd).with_context(|| format!("{op}: reading fd {fd}"))?)
+            }
+            FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
+            // A procfs belongs to a pid namespace: sharing the host's, bind the host's /proc.
+            FsOp::Proc { .. } if !plan.namespaces.pid && plan.userns.pidns_fd.is_none() => {
+                Source::Tree(
+                    open_tree(libc::AT_FDCWD, Path::new("/proc"), true).context(
+                        "opening the host's /proc (the sandbox shares its pid namespace)",
+                    )?,
+                )
+            }
             _ => Source::None,
         });
     }
@@ -347,6 +396,21 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         None
     };
     Ok(HostSources { per_op, dev_nodes })
+}
+
+/// Reads a caller's descriptor to its end and closes it, as bubblewrap does: naming the same
+/// fd in two operations fails at the second.
+fn read_shared_fd(fd: i32) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // SAFETY: F_GETFD only checks that the number is open before we take it over.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the caller handed this descriptor over to be consumed; dropping closes it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(data)
 }
 
 /// Stops mount events from travelling between the host and the sandbox (in either direction)
@@ -379,7 +443,36 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
     let anchor: OwnedFd = anchor.into();
     attach(&root_mount, &anchor).context("attaching the root tmpfs")?;
     drop(root_mount);
-    let root = owned(
+    let mut root = open_top_of_anchor()?;
+    let HostSources { per_op, dev_nodes } = sources;
+    let mut dev_nodes = dev_nodes;
+    // Modes in the plan are exact (bwrap's --perms): no umask in between.
+    // SAFETY: umask only swaps the process's mask.
+    let old_umask = unsafe { libc::umask(0) };
+    for (op, source) in plan.fs.iter().zip(per_op) {
+        let result = apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string());
+        if let Err(e) = result {
+            // SAFETY: as above.
+            unsafe { libc::umask(old_umask) };
+            return Err(e);
+        }
+        // Something mounted on / itself (`--bind / /`) hides the tmpfs: later operations and
+        // pivot_root must see the new top of the stack.
+        if op.dest() == Path::new("/") {
+            root = open_top_of_anchor()?;
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::umask(old_umask) };
+    if plan.root_read_only {
+        set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
+    }
+    pivot_into(&root)
+}
+
+/// The topmost mount on the anchor (/tmp of this private namespace): the new root.
+fn open_top_of_anchor() -> Result<OwnedFd> {
+    owned(
         // SAFETY: static path; the call only reads it.
         unsafe {
             libc::open(
@@ -388,16 +481,7 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
             )
         } as libc::c_long,
     )
-    .context("opening the new root")?;
-    let HostSources { per_op, dev_nodes } = sources;
-    let mut dev_nodes = dev_nodes;
-    for (op, source) in plan.fs.iter().zip(per_op) {
-        apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string())?;
-    }
-    if plan.root_read_only {
-        set_attrs(root.as_raw_fd(), MOUNT_ATTR_RDONLY, false).context("making / read-only")?;
-    }
-    pivot_into(&root)
+    .context("opening the new root")
 }
 
 fn apply(
@@ -436,24 +520,30 @@ fn apply(
             Ok(attach(&fs, &target)?)
         }
         FsOp::Dir { dest, mode } => {
-            let fd = resolve_dest(root, dest, Kind::Dir, mode.unwrap_or(0o755))?;
-            if let Some(mode) = mode {
-                chmod_fd(&fd, *mode)?;
-            }
+            // An existing directory keeps its mode, as in bwrap; a new one gets `mode` exactly
+            // (the umask is 0 here), its missing parents a mode derived from it.
+            let mode = mode.unwrap_or(0o755);
+            resolve_dest_with_parents(root, dest, Kind::Dir, mode, parent_mode(mode))?;
             Ok(())
         }
         FsOp::Symlink { target, dest } => symlink(root, target, dest),
         FsOp::Proc { dest } => {
-            let fs = new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            let fs = match source {
+                Source::Tree(tree) => tree,
+                _ => new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?,
+            };
             let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
-            Ok(attach(&fs, &target)?)
+            attach(&fs, &target)?;
+            cover_proc_dirs(root, dest)
         }
         FsOp::Dev { dest } => {
             let nodes = dev_nodes.take().unwrap_or_default();
             minimal_dev(root, dest, nodes)
         }
         FsOp::Mqueue { dest } => {
-            let fs = new_fs("mqueue", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?;
+            // Plain flags, as bubblewrap mounts it (a message queue can be neither executed
+            // nor a device).
+            let fs = new_fs("mqueue", &[], 0)?;
             let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
             Ok(attach(&fs, &target)?)
         }
@@ -471,13 +561,31 @@ fn apply(
             let fd = open_in_root(root, dest, libc::O_PATH)?;
             chmod_fd(&fd, *mode)
         }
-        FsOp::Data { .. } | FsOp::Overlay { .. } => {
-            bail!("not supported by this version of stockade")
+        FsOp::Data {
+            dest, mode, bind, ..
+        } => {
+            let Source::Data(bytes) = source else {
+                bail!("internal error: no data read");
+            };
+            let mode = mode.unwrap_or(0o666);
+            match bind {
+                None => write_file(root, dest, &bytes, mode),
+                Some(read_only) => bind_data(root, dest, &bytes, mode, *read_only),
+            }
+        }
+        FsOp::Overlay { dest, .. } => {
+            let Source::Overlay(layers) = source else {
+                bail!("internal error: overlay layers not opened");
+            };
+            let fs = super::overlay::mount(layers)?;
+            let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
+            Ok(attach(&fs, &target)?)
         }
     }
 }
 
-/// Binds a detached tree at `dest`, with the flags its mode asks for on every submount.
+/// Binds a detached tree at `dest`, with the flags its mode asks for on every submount
+/// (bubblewrap applies them by path, which misses mounts hidden under others; this does not).
 fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()> {
     let attrs = match mode {
         BindMode::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
@@ -490,7 +598,7 @@ fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()
         root,
         dest,
         kind,
-        if kind == Kind::Dir { 0o755 } else { 0o644 },
+        if kind == Kind::Dir { 0o755 } else { 0o444 },
     )?;
     attach(&tree, &target).context("attaching")?;
     Ok(())
@@ -505,7 +613,7 @@ fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
 
 fn symlink(root: &OwnedFd, target: &Path, dest: &Path) -> Result<()> {
     let (parent, name) = split_parent(dest)?;
-    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o755)?)?;
+    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o700)?)?;
     let t = cstr(target)?;
     let n = CString::new(name.as_bytes())?;
     // SAFETY: both C strings outlive the call; `parent` is an open directory.
@@ -541,7 +649,7 @@ fn chmod_fd(fd: &OwnedFd, mode: u32) -> Result<()> {
 }
 
 fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let fd = resolve_dest(root, dest, Kind::File, mode)?;
+    let fd = resolve_dest_with_parents(root, dest, Kind::File, mode, parent_mode(mode))?;
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -552,10 +660,89 @@ fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result
     chmod_fd(&fd, mode)
 }
 
+/// The parts of /proc that act on the whole machine are made read-only (bind-mounted on
+/// themselves), as bubblewrap does, whatever the sandbox's privileges inside.
+fn cover_proc_dirs(root: &OwnedFd, dest: &Path) -> Result<()> {
+    for name in ["sys", "sysrq-trigger", "irq", "bus"] {
+        let path = dest.join(name);
+        let Ok(fd) = open_in_root(root, &path, libc::O_PATH) else {
+            continue;
+        };
+        // Already read-only to this process (the usual case in a user namespace, where they
+        // belong to an unmapped owner): nothing to cover, and the mount table stays as
+        // bubblewrap's.
+        if !writable(&fd) {
+            continue;
+        }
+        let tree = open_tree(fd.as_raw_fd(), Path::new(""), true)
+            .with_context(|| format!("covering {}", path.display()))?;
+        set_attrs(
+            tree.as_raw_fd(),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            true,
+        )
+        .with_context(|| format!("covering {}", path.display()))?;
+        attach(&tree, &fd).with_context(|| format!("covering {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// access(W_OK) on what `fd` refers to.
+fn writable(fd: &OwnedFd) -> bool {
+    // SAFETY: empty static path with AT_EMPTY_PATH; faccessat2 reads nothing else.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::W_OK,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    ret == 0
+}
+
+/// `--bind-data`: the bytes go to a file on a private, detached tmpfs (invisible in the
+/// sandbox), which is then bind-mounted at `dest`.
+fn bind_data(root: &OwnedFd, dest: &Path, bytes: &[u8], mode: u32, read_only: bool) -> Result<()> {
+    let scratch = new_fs(
+        "tmpfs",
+        &[("mode", Some("0700"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )
+    .context("tmpfs for the data file")?;
+    // SAFETY: static name; the mount fd is a directory; the result is checked.
+    let fd = unsafe {
+        libc::openat(
+            scratch.as_raw_fd(),
+            c"data".as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    let file = owned(fd as libc::c_long).context("creating the data file")?;
+    std::fs::File::from(file)
+        .write_all(bytes)
+        .context("writing the data file")?;
+    let tree = open_tree(scratch.as_raw_fd(), Path::new("data"), false)
+        .context("cloning the data file")?;
+    let mode = if read_only {
+        BindMode::ReadOnly
+    } else {
+        BindMode::ReadWrite
+    };
+    bind(root, tree, dest, mode)
+}
+
 /// tmpfs with the host's harmless device nodes bound in, a private devpts, shm, and the
 /// conventional links into /proc/self/fd.
 fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Result<()> {
-    let fs = new_fs("tmpfs", &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID)?;
+    // nodev is fine here: the device nodes are bind mounts with their own flags.
+    let fs = new_fs(
+        "tmpfs",
+        &[("mode", Some("0755"))],
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    )?;
     let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
     attach(&fs, &target)?;
     for (name, node) in nodes {

@@ -87,6 +87,7 @@ pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
 }
 
 /// Everything exec needs, as C strings, made before fork so the child only calls execve.
+#[derive(Clone)]
 pub struct ExecSpec {
     pub candidates: Vec<CString>,
     pub argv: Vec<CString>,
@@ -162,4 +163,18 @@ pub fn exec(spec: &ExecSpec) -> i32 {
         }
     }
     best
+}
+
+/// The spec with `PWD` set to `pwd` (bwrap sets it to the directory it entered), or unchanged.
+pub fn with_pwd(spec: &ExecSpec, pwd: Option<&Path>) -> ExecSpec {
+    let mut spec = spec.clone();
+    if let Some(pwd) = pwd {
+        spec.envp.retain(|e| !e.as_bytes().starts_with(b"PWD="));
+        let mut kv = b"PWD=".to_vec();
+        kv.extend_from_slice(pwd.as_os_str().as_bytes());
+        if let Ok(c) = CString::new(kv) {
+            spec.envp.push(c);
+        }
+    }
+    spec
 }
