@@ -76,6 +76,13 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Whether the `sleep` itself runs (the wrapper shell's command line holds the token too).
+fn sandboxed_sleep_running(token: &str) -> bool {
+    host_processes_with(token)
+        .iter()
+        .any(|&p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n"))
+}
+
 /// A `sleep` argument nobody else on the machine uses, to find the process from the host.
 fn unique_sleep() -> String {
     let nanos = std::time::SystemTime::now()
@@ -166,11 +173,7 @@ fn killing_stockades_parent_kills_the_sandbox() {
     wait_until(
         "the sandboxed sleep to start",
         Duration::from_secs(5),
-        || {
-            host_processes_with(&token).iter().any(|&p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n")
-            })
-        },
+        || sandboxed_sleep_running(&token),
     );
     parent.kill().unwrap();
     parent.wait().unwrap();
@@ -199,7 +202,7 @@ fn no_die_with_parent_lets_the_sandbox_outlive_its_caller() {
     wait_until(
         "the sandboxed sleep to start",
         Duration::from_secs(5),
-        || !host_processes_with(&token).is_empty(),
+        || sandboxed_sleep_running(&token),
     );
     parent.kill().unwrap();
     parent.wait().unwrap();

@@ -84,6 +84,7 @@ pub fn command() -> clap::Command {
 
 /// Parses `argv` and runs what it asks. Returns the process exit status.
 pub fn main(argv: Vec<OsString>) -> i32 {
+    crate::sandbox::mark_process_start();
     // bubblewrap's contract: invoked as `bwrap` (a symlink to stockade), or `stockade bwrap`,
     // every word goes to the bwrap parser untouched (clap would claim --help and --version).
     if invoked_as_bwrap(&argv) {

@@ -149,7 +149,13 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
         bail!(Failure::setup("run: missing command (give it after --)"));
     }
     let profile = args.profile.as_deref().unwrap_or("default");
-    let mut plan = crate::profile::plan_for(profile, args.verbose)?;
+    let opts = crate::profile::Options {
+        verbose: args.verbose,
+        // Without a filter the profile's syscall names need not be resolved.
+        seccomp_off: args.seccomp.as_deref() == Some("off"),
+    };
+    let vars = crate::profile::vars::Vars::from_caller(None);
+    let mut plan = crate::profile::plan_for_with(profile, &opts, &vars)?;
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;

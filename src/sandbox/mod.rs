@@ -40,10 +40,12 @@ pub struct Timer {
 }
 
 impl Timer {
+    /// A timer whose first stage starts when the process did (see [`mark_process_start`]), so
+    /// that parsing the command line and the profile is counted too.
     pub fn new(on: bool) -> Self {
         Timer {
             on,
-            last: Instant::now(),
+            last: *PROCESS_START.get_or_init(Instant::now),
         }
     }
 
@@ -57,6 +59,13 @@ impl Timer {
             self.last = now;
         }
     }
+}
+
+static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Records when stockade started, for `--timings`. Called first thing by the front ends.
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(Instant::now);
 }
 
 /// What the child needs, computed by the launcher before any namespace exists.
@@ -74,6 +83,7 @@ struct Prepared {
 /// Runs the plan. Returns the exit status stockade should end with.
 pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
+    timer.mark("command line and profile");
     userns::check_ids(plan)?;
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;

@@ -1,0 +1,264 @@
+//! A merged profile becomes a launch plan: variables expanded, `mirror` entries decided from
+//! the host, seccomp groups resolved, limits converted.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+
+use super::merge::fs_dest;
+use super::schema::{
+    Action, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable, FAMILIES,
+};
+use super::vars::{PathTemplate, Vars};
+use crate::error::Failure;
+use crate::plan::{
+    BindMode, DenyAction, EnvOp, FsOp, LandlockAccess, LandlockPath, LandlockPolicy, Limits,
+    NetMode, Plan, Seccomp, SeccompPolicy,
+};
+
+/// What the caller wants besides the profile.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Report skipped syscall names and similar details on stderr.
+    pub verbose: bool,
+    /// Build no seccomp filter (`--seccomp off`): the names are then not resolved at all.
+    pub seccomp_off: bool,
+}
+
+/// The plan a merged profile describes (without a command).
+pub fn to_plan(profile: &ProfileFile, vars: &Vars, opts: &Options) -> Result<Plan> {
+    let mut plan = Plan::default();
+    apply_scalars(profile, vars, &mut plan)?;
+    for entry in &profile.fs {
+        if let Some(op) = fs_op(entry.get_ref(), vars)? {
+            crate::cli::run::check_destination(&op)?;
+            plan.fs.push(op);
+        }
+    }
+    if let Some(env) = &profile.env {
+        plan.env.clear = env.clear.unwrap_or(false);
+        for (name, value) in &env.set {
+            plan.env.ops.push(EnvOp::Set(
+                name.0.clone().into(),
+                value.expand(vars)?.into(),
+            ));
+        }
+        for name in &env.unset {
+            plan.env
+                .ops
+                .push(EnvOp::Unset(name.get_ref().0.clone().into()));
+        }
+    }
+    if let Some(limits) = &profile.limits {
+        plan.limits = limits_of(limits);
+    }
+    if let Some(seccomp) = profile
+        .seccomp
+        .as_ref()
+        .filter(|s| s.enabled != Some(false))
+    {
+        if !opts.seccomp_off {
+            plan.seccomp = Seccomp::Policy(seccomp_policy(seccomp, opts.verbose)?);
+        }
+    }
+    if let Some(landlock) = profile
+        .landlock
+        .as_ref()
+        .filter(|l| l.enabled != Some(false))
+    {
+        plan.landlock = Some(landlock_policy(landlock, vars)?);
+    }
+    plan.process.verbose = opts.verbose;
+    Ok(plan)
+}
+
+fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<()> {
+    plan.hostname.clone_from(&profile.hostname);
+    plan.uid = profile.uid;
+    plan.gid = profile.gid;
+    plan.net = match profile.net.unwrap_or(Net::None) {
+        Net::None => NetMode::None,
+        Net::Host => NetMode::Host,
+        Net::Pasta => NetMode::Pasta {
+            publish: Vec::new(),
+        },
+    };
+    plan.namespaces.net = plan.net != NetMode::Host;
+    if let Some(ns) = &profile.namespaces {
+        let n = &mut plan.namespaces;
+        n.pid = ns.pid.unwrap_or(n.pid);
+        n.uts = ns.uts.unwrap_or(n.uts);
+        n.ipc = ns.ipc.unwrap_or(n.ipc);
+        n.cgroup = ns.cgroup.unwrap_or(n.cgroup);
+    }
+    if let Some(v) = profile.new_session {
+        plan.process.new_session = v;
+    }
+    if let Some(v) = profile.die_with_parent {
+        plan.process.die_with_parent = v;
+    }
+    if let Some(dir) = &profile.chdir {
+        plan.chdir = Some(dir.expand(vars)?.into());
+    }
+    Ok(())
+}
+
+/// One `[[fs]]` entry as a plan operation; `None` when a `mirror` finds nothing on the host.
+fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
+    // The loader checked that each kind has its required fields.
+    let expand = |p: Option<&PathTemplate>| -> Result<PathBuf> {
+        let p = p.ok_or_else(|| anyhow!("a required path is missing"))?;
+        Ok(PathBuf::from(p.expand(vars)?))
+    };
+    let src = || expand(entry.src.as_ref().map(toml::Spanned::get_ref));
+    let dest = || expand(fs_dest(entry));
+    let mode = entry.mode.as_ref().map(|m| m.get_ref().0);
+    let bind = |mode: BindMode| -> Result<Option<FsOp>> {
+        Ok(Some(FsOp::Bind {
+            src: src()?,
+            dest: dest()?,
+            mode,
+            optional: entry.optional.as_ref().is_some_and(|t| *t.get_ref()),
+        }))
+    };
+    let op = match *entry.kind.get_ref() {
+        FsKind::RoBind => return bind(BindMode::ReadOnly),
+        FsKind::Bind => return bind(BindMode::ReadWrite),
+        FsKind::DevBind => return bind(BindMode::Dev),
+        FsKind::Tmpfs => FsOp::Tmpfs {
+            dest: dest()?,
+            size: entry.size.as_ref().map(|s| s.get_ref().0),
+            mode,
+        },
+        FsKind::Dir => FsOp::Dir {
+            dest: dest()?,
+            mode,
+        },
+        FsKind::Symlink => FsOp::Symlink {
+            target: entry
+                .target
+                .as_ref()
+                .ok_or_else(|| anyhow!("a symlink target is missing"))?
+                .get_ref()
+                .expand(vars)?
+                .into(),
+            dest: dest()?,
+        },
+        FsKind::Proc => FsOp::Proc { dest: dest()? },
+        FsKind::Dev => FsOp::Dev { dest: dest()? },
+        FsKind::Mqueue => FsOp::Mqueue { dest: dest()? },
+        FsKind::RemountRo => FsOp::RemountRo { dest: dest()? },
+        FsKind::File => FsOp::File {
+            dest: dest()?,
+            contents: entry
+                .contents
+                .as_ref()
+                .map(|c| c.get_ref().clone().into_bytes())
+                .unwrap_or_default(),
+            mode,
+        },
+        FsKind::Chmod => FsOp::Chmod {
+            dest: dest()?,
+            mode: mode.ok_or_else(|| anyhow!("a chmod mode is missing"))?,
+        },
+        FsKind::Mirror => {
+            let dest = dest()?;
+            return Ok(crate::plan::mirror_top_level(&dest.to_string_lossy()));
+        }
+    };
+    Ok(Some(op))
+}
+
+fn limits_of(table: &LimitsTable) -> Limits {
+    Limits {
+        rlimits: table
+            .rlimits
+            .iter()
+            .map(|(name, v)| (name.0.clone(), v.soft, v.hard))
+            .collect(),
+        timeout_ms: table.timeout.map(|d| d.ms),
+        kill_after_ms: table.kill_after.map(|d| d.ms),
+        memory_bytes: table.memory.map(|s| s.0),
+        pids: table.pids,
+        cpus: table.cpus.map(|c| c.0),
+    }
+}
+
+/// The families a filter allows when no profile names any.
+const DEFAULT_FAMILIES: &[&str] = &["unix", "inet", "inet6"];
+
+fn seccomp_policy(table: &SeccompTable, verbose: bool) -> Result<SeccompPolicy> {
+    let allow = resolve("allow", &table.allow, verbose)?;
+    let deny_eperm = resolve("deny_eperm", &table.deny_eperm, verbose)?;
+    let socket_families = match &table.socket_families {
+        Some(list) => list
+            .iter()
+            .filter(|f| !f.remove)
+            .map(|f| f.number())
+            .collect(),
+        None => FAMILIES
+            .iter()
+            .filter(|(n, _)| DEFAULT_FAMILIES.contains(n))
+            .map(|(_, af)| *af)
+            .collect(),
+    };
+    Ok(SeccompPolicy {
+        allow,
+        deny_eperm,
+        default_action: match table.default_action.unwrap_or(Action::Enosys) {
+            Action::Enosys => DenyAction::Enosys,
+            Action::Eperm => DenyAction::Eperm,
+            Action::Kill => DenyAction::Kill,
+        },
+        allow_namespaces: table.allow_namespaces.unwrap_or(false),
+        socket_families,
+    })
+}
+
+/// Group and syscall names to the syscalls of this architecture. The names were checked when
+/// each file was loaded, so an error here has no better location than the list's name.
+fn resolve(key: &str, entries: &[toml::Spanned<String>], verbose: bool) -> Result<Vec<String>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = entries.iter().map(|e| e.get_ref().clone()).collect();
+    let resolved = crate::syscalls::resolve(&names).map_err(|e| {
+        anyhow!(Failure::setup(format!(
+            "seccomp.{key}: {}: {}",
+            names.get(e.index).map(String::as_str).unwrap_or("?"),
+            e.message
+        )))
+    })?;
+    if verbose && !resolved.skipped_other_arch.is_empty() {
+        eprintln!(
+            "stockade: seccomp.{key}: skipped (not syscalls on this architecture): {}",
+            resolved.skipped_other_arch.join(" ")
+        );
+    }
+    Ok(resolved.syscalls)
+}
+
+fn landlock_policy(table: &LandlockTable, vars: &Vars) -> Result<LandlockPolicy> {
+    let mut paths = Vec::new();
+    for (list, access) in [
+        (&table.read, LandlockAccess::ReadOnly),
+        (&table.write, LandlockAccess::ReadWrite),
+        (&table.execute, LandlockAccess::Execute),
+    ] {
+        for entry in list {
+            paths.push(LandlockPath {
+                path: entry.path.expand(vars)?.into(),
+                access,
+                optional: entry.optional,
+            });
+        }
+    }
+    Ok(LandlockPolicy {
+        paths,
+        tcp_bind: table.tcp_bind.clone(),
+        tcp_connect: table.tcp_connect.clone(),
+        scope_abstract_unix: table.scope_abstract_unix.unwrap_or(false),
+        scope_signals: table.scope_signals.unwrap_or(false),
+        required: table.required.unwrap_or(false),
+    })
+}

@@ -1,0 +1,270 @@
+//! `extends`: loading a profile's chain and merging it into one profile.
+//!
+//! Merging goes from the base to the named profile: lists append, scalars override, tables
+//! merge key by key. Removal is explicit: `fs_remove` (by destination, and everything below
+//! it), `[env] remove` (by name), `[landlock] remove` (by path), and `!name` in the name lists
+//! of `[seccomp]`. A removal that matches nothing inherited is an error, so typos show.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use toml::Spanned;
+
+use super::catalog::{Catalog, Origin, Source};
+use super::load::{self, Layer};
+use super::schema::{
+    EnvTable, FsEntry, LandlockEntry, LandlockTable, LimitsTable, NamespacesTable, ProfileFile,
+    SeccompTable,
+};
+use super::vars::PathTemplate;
+
+/// Loads `start` and every profile it extends, base first.
+pub fn load_chain(
+    catalog: &dyn Catalog,
+    start: Source,
+    check_syscalls: bool,
+) -> Result<Vec<Layer>> {
+    let mut chain = vec![load::parse(start, check_syscalls)?];
+    loop {
+        let child = chain.last().expect("the chain starts with one layer");
+        let Some(extends) = &child.profile.extends else {
+            break;
+        };
+        let parent = find_parent(catalog, child, extends)?;
+        if let Some(first) = chain.iter().position(|l| same_file(&l.source, &parent)) {
+            let mut names: Vec<&str> = chain[first..]
+                .iter()
+                .map(|l| l.source.name.as_str())
+                .collect();
+            names.push(&parent.name);
+            return Err(child.error(extends.span(), &format!("cycle: {}", names.join(" -> "))));
+        }
+        chain.push(load::parse(parent, check_syscalls)?);
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+fn same_file(a: &Source, b: &Source) -> bool {
+    a.origin == b.origin && a.file == b.file
+}
+
+/// The profile `extends` names: a path (relative to the extending file) when it has a `/`,
+/// else a name looked up as usual, except that a profile extending its own name gets the next
+/// one down the lookup order (so `~/.config/.../default.toml` can extend the built-in
+/// `default`).
+fn find_parent(catalog: &dyn Catalog, child: &Layer, extends: &Spanned<String>) -> Result<Source> {
+    let name = extends.get_ref();
+    if name.contains('/') {
+        // Collecting the components drops the `.` of `./base.toml` from what errors show.
+        let path: PathBuf = match &child.source.dir {
+            Some(dir) => dir.join(name).components().collect(),
+            None => Path::new(name).components().collect(),
+        };
+        return catalog
+            .read_path(&path)
+            .map_err(|e| child.error(extends.span(), &crate::error::one_line(&e)));
+    }
+    let after = (name == &child.source.name && child.source.origin != Origin::Path)
+        .then_some(child.source.origin);
+    match catalog.find(name, after) {
+        Ok(Some(source)) => Ok(source),
+        Ok(None) => Err(child.error(extends.span(), &format!("no profile named {name:?}"))),
+        Err(e) => Err(child.error(extends.span(), &crate::error::one_line(&e))),
+    }
+}
+
+/// One profile from a chain, base first.
+pub fn merge(chain: &[Layer]) -> Result<ProfileFile> {
+    let mut merged = ProfileFile::default();
+    for layer in chain {
+        merge_layer(&mut merged, layer)?;
+    }
+    Ok(merged)
+}
+
+fn override_with<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
+    if from.is_some() {
+        into.clone_from(from);
+    }
+}
+
+fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
+    let p = &layer.profile;
+    override_with(&mut merged.description, &p.description);
+    override_with(&mut merged.hostname, &p.hostname);
+    override_with(&mut merged.uid, &p.uid);
+    override_with(&mut merged.gid, &p.gid);
+    override_with(&mut merged.net, &p.net);
+    override_with(&mut merged.new_session, &p.new_session);
+    override_with(&mut merged.die_with_parent, &p.die_with_parent);
+    override_with(&mut merged.chdir, &p.chdir);
+    if let Some(ns) = &p.namespaces {
+        merge_namespaces(merged.namespaces.get_or_insert_with(Default::default), ns);
+    }
+    remove_fs(&mut merged.fs, &p.fs_remove, layer)?;
+    merged.fs.extend(p.fs.iter().cloned());
+    if let Some(env) = &p.env {
+        merge_env(merged.env.get_or_insert_with(Default::default), env, layer)?;
+    }
+    if let Some(limits) = &p.limits {
+        merge_limits(merged.limits.get_or_insert_with(Default::default), limits);
+    }
+    if let Some(seccomp) = &p.seccomp {
+        merge_seccomp(merged.seccomp.get_or_insert_with(Default::default), seccomp);
+    }
+    if let Some(landlock) = &p.landlock {
+        merge_landlock(
+            merged.landlock.get_or_insert_with(Default::default),
+            landlock,
+            layer,
+        )?;
+    }
+    Ok(())
+}
+
+fn merge_namespaces(into: &mut NamespacesTable, from: &NamespacesTable) {
+    override_with(&mut into.pid, &from.pid);
+    override_with(&mut into.uts, &from.uts);
+    override_with(&mut into.ipc, &from.ipc);
+    override_with(&mut into.cgroup, &from.cgroup);
+}
+
+/// The destination an entry writes: `dest`, or for binds without one, `src`.
+pub fn fs_dest(entry: &FsEntry) -> Option<&PathTemplate> {
+    entry
+        .dest
+        .as_ref()
+        .or(entry.src.as_ref())
+        .map(Spanned::get_ref)
+}
+
+fn remove_fs(
+    fs: &mut Vec<Spanned<FsEntry>>,
+    removals: &[Spanned<PathTemplate>],
+    layer: &Layer,
+) -> Result<()> {
+    for removal in removals {
+        let before = fs.len();
+        fs.retain(|e| !fs_dest(e.get_ref()).is_some_and(|d| d.is_at_or_below(removal.get_ref())));
+        if fs.len() == before {
+            return Err(layer.error(
+                removal.span(),
+                &format!(
+                    "no inherited filesystem operation at or below {}",
+                    removal.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `set` and `unset` stay disjoint, so the order the plan applies them in cannot matter.
+fn merge_env(into: &mut EnvTable, from: &EnvTable, layer: &Layer) -> Result<()> {
+    override_with(&mut into.clear, &from.clear);
+    for name in &from.remove {
+        let had_set = into.set.remove(name.get_ref()).is_some();
+        let before = into.unset.len();
+        into.unset.retain(|n| n.get_ref() != name.get_ref());
+        if !had_set && into.unset.len() == before {
+            return Err(layer.error(
+                name.span(),
+                &format!(
+                    "{} is not set or unset by an inherited profile",
+                    name.get_ref().0
+                ),
+            ));
+        }
+    }
+    for (name, value) in &from.set {
+        into.unset.retain(|n| n.get_ref() != name);
+        into.set.insert(name.clone(), value.clone());
+    }
+    for name in &from.unset {
+        into.set.remove(name.get_ref());
+        if !into.unset.iter().any(|n| n.get_ref() == name.get_ref()) {
+            into.unset.push(name.clone());
+        }
+    }
+    Ok(())
+}
+
+fn merge_limits(into: &mut LimitsTable, from: &LimitsTable) {
+    for (name, value) in &from.rlimits {
+        into.rlimits.insert(name.clone(), *value);
+    }
+    override_with(&mut into.timeout, &from.timeout);
+    override_with(&mut into.kill_after, &from.kill_after);
+    override_with(&mut into.memory, &from.memory);
+    override_with(&mut into.pids, &from.pids);
+    override_with(&mut into.cpus, &from.cpus);
+}
+
+/// The allow and deny lists append as written: their `!name` entries are part of what the
+/// resolver applies in order, so removing an inherited entry needs nothing here.
+fn merge_seccomp(into: &mut SeccompTable, from: &SeccompTable) {
+    override_with(&mut into.enabled, &from.enabled);
+    into.allow.extend(from.allow.iter().cloned());
+    into.deny_eperm.extend(from.deny_eperm.iter().cloned());
+    override_with(&mut into.default_action, &from.default_action);
+    override_with(&mut into.allow_namespaces, &from.allow_namespaces);
+    if let Some(families) = &from.socket_families {
+        let list = into.socket_families.get_or_insert_with(Vec::new);
+        for entry in families {
+            if entry.remove {
+                list.retain(|f| f.name != entry.name);
+            } else if !list.contains(entry) {
+                list.push(entry.clone());
+            }
+        }
+    }
+}
+
+fn merge_landlock(into: &mut LandlockTable, from: &LandlockTable, layer: &Layer) -> Result<()> {
+    override_with(&mut into.enabled, &from.enabled);
+    for path in &from.remove {
+        let target = path.get_ref().normalized();
+        let mut found = false;
+        for list in [&mut into.read, &mut into.write, &mut into.execute] {
+            let before = list.len();
+            list.retain(|e| e.path.normalized() != target);
+            found |= list.len() != before;
+        }
+        if !found {
+            return Err(layer.error(
+                path.span(),
+                &format!("no inherited Landlock rule for {}", path.get_ref()),
+            ));
+        }
+    }
+    append_unique(&mut into.read, &from.read);
+    append_unique(&mut into.write, &from.write);
+    append_unique(&mut into.execute, &from.execute);
+    append_ports(&mut into.tcp_bind, &from.tcp_bind);
+    append_ports(&mut into.tcp_connect, &from.tcp_connect);
+    override_with(&mut into.scope_abstract_unix, &from.scope_abstract_unix);
+    override_with(&mut into.scope_signals, &from.scope_signals);
+    override_with(&mut into.required, &from.required);
+    Ok(())
+}
+
+fn append_unique(into: &mut Vec<LandlockEntry>, from: &[LandlockEntry]) {
+    for entry in from {
+        if !into.contains(entry) {
+            into.push(entry.clone());
+        }
+    }
+}
+
+/// A port list restricts once any profile in the chain gives one.
+fn append_ports(into: &mut Option<Vec<u16>>, from: &Option<Vec<u16>>) {
+    if let Some(ports) = from {
+        let list = into.get_or_insert_with(Vec::new);
+        for port in ports {
+            if !list.contains(port) {
+                list.push(*port);
+            }
+        }
+    }
+}

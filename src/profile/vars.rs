@@ -1,0 +1,337 @@
+//! Variables in profile paths and values: `${HOME}`, `${CWD}`, `${XDG_RUNTIME_DIR}`, `${UID}`,
+//! `${GID}`, `${USER}`, `${APP}`; `$$` is a literal `$`.
+//!
+//! Templates are checked when a profile is parsed (so an unknown variable is reported at its
+//! line and column) and expanded only when a plan is built, so `profile show` prints them as
+//! written and the result stays portable.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{anyhow, Result};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Failure;
+
+/// The variables a profile may use, in the order the manual lists them.
+pub const KNOWN: &[&str] = &[
+    "HOME",
+    "CWD",
+    "XDG_RUNTIME_DIR",
+    "UID",
+    "GID",
+    "USER",
+    "APP",
+];
+
+/// Variables whose value is an absolute path, so a template may start with them.
+const ABSOLUTE: &[&str] = &["HOME", "CWD", "XDG_RUNTIME_DIR"];
+
+/// One piece of a template.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+/// Splits a template into text and variables, or says what is wrong with it.
+fn pieces(raw: &str) -> std::result::Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(at) = rest.find('$') {
+        if at > 0 {
+            out.push(Piece::Text(&rest[..at]));
+        }
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push(Piece::Text("$"));
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated variable in {raw:?}"))?;
+            let name = &body[..end];
+            if !KNOWN.contains(&name) {
+                return Err(format!(
+                    "unknown variable ${{{name}}} (known: {})",
+                    KNOWN
+                        .iter()
+                        .map(|k| format!("${{{k}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            out.push(Piece::Var(name));
+            rest = &body[end + 1..];
+        } else {
+            return Err(format!(
+                "{raw:?}: '$' starts a variable such as ${{HOME}}; write $$ for a literal '$'"
+            ));
+        }
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    Ok(out)
+}
+
+/// A string that may contain variables (environment values, symlink targets).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Template(String);
+
+impl Template {
+    pub fn parse(raw: &str) -> std::result::Result<Template, String> {
+        pieces(raw)?;
+        Ok(Template(raw.to_string()))
+    }
+
+    /// The template as written.
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+
+    pub fn expand(&self, vars: &Vars) -> Result<String> {
+        let mut out = String::new();
+        // Checked at parse time, so this cannot fail on syntax.
+        for piece in pieces(&self.0).map_err(|e| anyhow!(Failure::setup(e)))? {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(name) => out.push_str(&vars.get(name)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An absolute path that may contain variables: it starts with `/` or with a variable whose
+/// value is an absolute path, and has no `..` component (which could climb out of the root).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PathTemplate(Template);
+
+impl PathTemplate {
+    pub fn parse(raw: &str) -> std::result::Result<PathTemplate, String> {
+        let template = Template::parse(raw)?;
+        let starts_absolute = raw.starts_with('/')
+            || ABSOLUTE
+                .iter()
+                .any(|v| raw.starts_with(&format!("${{{v}}}")));
+        if !starts_absolute {
+            return Err(format!(
+                "{raw:?} is not an absolute path (start it with / or ${{HOME}}, ${{CWD}}, \
+${{XDG_RUNTIME_DIR}})"
+            ));
+        }
+        if raw.split('/').any(|c| c == "..") {
+            return Err(format!("{raw:?} contains '..'"));
+        }
+        Ok(PathTemplate(template))
+    }
+
+    pub fn raw(&self) -> &str {
+        self.0.raw()
+    }
+
+    /// The path as written without a trailing slash, for comparing destinations.
+    pub fn normalized(&self) -> &str {
+        let raw = self.raw();
+        match raw.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        }
+    }
+
+    /// Whether this path is `other` or lies below it (compared as written).
+    pub fn is_at_or_below(&self, other: &PathTemplate) -> bool {
+        let (me, base) = (self.normalized(), other.normalized());
+        me == base || base == "/" || me.strip_prefix(base).is_some_and(|r| r.starts_with('/'))
+    }
+
+    pub fn expand(&self, vars: &Vars) -> Result<String> {
+        self.0.expand(vars)
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for PathTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw())
+    }
+}
+
+impl<'de> Deserialize<'de> for Template {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        super::schema::parse_str(d, Template::parse)
+    }
+}
+
+impl<'de> Deserialize<'de> for PathTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        super::schema::parse_str(d, PathTemplate::parse)
+    }
+}
+
+impl Serialize for Template {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl Serialize for PathTemplate {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.raw())
+    }
+}
+
+/// Variable values, computed on first use: most launches need only one or two of them, and
+/// `${USER}` or `${HOME}` may need a passwd lookup.
+pub struct Vars {
+    app: Option<String>,
+    fixed: BTreeMap<String, String>,
+    cache: BTreeMap<&'static str, OnceCell<String>>,
+}
+
+impl Vars {
+    /// The caller's values; `app` is the application name for `${APP}` (from `--app`).
+    pub fn from_caller(app: Option<String>) -> Vars {
+        Vars {
+            app,
+            fixed: BTreeMap::new(),
+            cache: KNOWN.iter().map(|k| (*k, OnceCell::new())).collect(),
+        }
+    }
+
+    /// Fixed values, for tests and for showing plans without the caller's environment.
+    pub fn fixed(values: &[(&str, &str)]) -> Vars {
+        let mut vars = Vars::from_caller(None);
+        vars.fixed = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars
+    }
+
+    pub fn get(&self, name: &str) -> Result<String> {
+        if let Some(v) = self.fixed.get(name) {
+            return Ok(v.clone());
+        }
+        let cell = self
+            .cache
+            .get(name)
+            .ok_or_else(|| anyhow!(Failure::setup(format!("unknown variable ${{{name}}}"))))?;
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
+        }
+        let value = self.compute(name)?;
+        Ok(cell.get_or_init(|| value).clone())
+    }
+
+    fn compute(&self, name: &str) -> Result<String> {
+        let uid = nix::unistd::getuid();
+        let unavailable =
+            |why: &str| anyhow!(Failure::setup(format!("variable ${{{name}}}: {why}")));
+        match name {
+            "HOME" => env_nonempty("HOME")
+                .or_else(|| passwd_entry(uid).map(|u| u.dir.to_string_lossy().into_owned()))
+                .ok_or_else(|| unavailable("$HOME is unset and the passwd entry has none")),
+            "USER" => env_nonempty("USER")
+                .or_else(|| passwd_entry(uid).map(|u| u.name))
+                .ok_or_else(|| unavailable("$USER is unset and the passwd entry has none")),
+            "CWD" => std::env::current_dir()
+                .map(|d| d.to_string_lossy().into_owned())
+                .map_err(|e| unavailable(&format!("the working directory: {e}"))),
+            // The XDG Base Directory default location on systemd hosts.
+            "XDG_RUNTIME_DIR" => {
+                Ok(env_nonempty("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{uid}")))
+            }
+            "UID" => Ok(uid.to_string()),
+            "GID" => Ok(nix::unistd::getgid().to_string()),
+            // Without an application name, one shared "default" app rather than an empty
+            // component, which would turn a per-app path into the parent of every app's.
+            "APP" => Ok(self.app.clone().unwrap_or_else(|| "default".into())),
+            _ => Err(unavailable("unknown")),
+        }
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn passwd_entry(uid: nix::unistd::Uid) -> Option<nix::unistd::User> {
+    nix::unistd::User::from_uid(uid).ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars {
+        Vars::fixed(&[("HOME", "/home/u"), ("CWD", "/src/p"), ("APP", "")])
+    }
+
+    #[test]
+    fn expands_known_variables_and_dollar_escape() {
+        let t = Template::parse("${HOME}/a$$b/${CWD}").unwrap();
+        assert_eq!(t.expand(&vars()).unwrap(), "/home/u/a$b//src/p");
+    }
+
+    #[test]
+    fn empty_app_expands_to_empty() {
+        let t = Template::parse("x${APP}y").unwrap();
+        assert_eq!(t.expand(&vars()).unwrap(), "xy");
+    }
+
+    #[test]
+    fn app_defaults_to_default_without_a_name() {
+        let v = Vars::from_caller(None);
+        assert_eq!(v.get("APP").unwrap(), "default");
+        let v = Vars::from_caller(Some("firefox".into()));
+        assert_eq!(v.get("APP").unwrap(), "firefox");
+    }
+
+    #[test]
+    fn uid_matches_the_caller() {
+        let v = Vars::from_caller(None);
+        assert_eq!(v.get("UID").unwrap(), nix::unistd::getuid().to_string());
+    }
+
+    #[test]
+    fn unknown_variable_is_named() {
+        let e = Template::parse("${HOMEDIR}/x").unwrap_err();
+        assert!(e.starts_with("unknown variable ${HOMEDIR}"), "{e}");
+    }
+
+    #[test]
+    fn bare_dollar_and_unterminated_are_errors() {
+        assert!(Template::parse("$HOME").unwrap_err().contains("write $$"));
+        assert!(Template::parse("${HOME")
+            .unwrap_err()
+            .contains("unterminated"));
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_stay_inside() {
+        assert!(PathTemplate::parse("/usr").is_ok());
+        assert!(PathTemplate::parse("${HOME}/.cargo").is_ok());
+        assert!(PathTemplate::parse("${USER}/x")
+            .unwrap_err()
+            .contains("not an absolute path"));
+        assert!(PathTemplate::parse("relative").is_err());
+        assert!(PathTemplate::parse("/a/../b").unwrap_err().contains(".."));
+    }
+
+    #[test]
+    fn below_compares_components() {
+        let p = |s| PathTemplate::parse(s).unwrap();
+        assert!(p("/home/u").is_at_or_below(&p("/home")));
+        assert!(p("/home/").is_at_or_below(&p("/home")));
+        assert!(!p("/homework").is_at_or_below(&p("/home")));
+        assert!(p("/x").is_at_or_below(&p("/")));
+    }
+}
