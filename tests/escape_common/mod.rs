@@ -219,11 +219,17 @@ impl Declared {
 }
 
 pub fn declared(profile: &str, extra: &[&str]) -> Declared {
-    let out = stockade(["run", "--profile", profile])
-        .args(extra)
-        .args(["--dry-run", "--", "true"])
-        .output()
-        .expect("stockade --dry-run");
+    declared_from(profile, extra, None)
+}
+
+/// [`declared`] for a launch from working directory `cwd` (profiles may bind `${CWD}`).
+pub fn declared_from(profile: &str, extra: &[&str], cwd: Option<&Path>) -> Declared {
+    let mut cmd = stockade(["run", "--profile", profile]);
+    cmd.args(extra).args(["--dry-run", "--", "true"]);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let out = cmd.output().expect("stockade --dry-run");
     common::assert_status(&out, 0);
     let mut d = Declared::default();
     let text = common::stdout(&out);
