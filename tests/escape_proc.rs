@@ -342,7 +342,17 @@ fn no_process_is_left_behind() {
                 .spawn()
                 .unwrap();
             assert!(
-                wait_for(Duration::from_secs(10), || leftover(&token).len() >= 4),
+                // The four sleeps themselves, not just the shells that name the token.
+                wait_for(Duration::from_secs(10), || {
+                    leftover(&token)
+                        .iter()
+                        .filter(|p| {
+                            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                                .is_ok_and(|c| c == "sleep\n")
+                        })
+                        .count()
+                        >= 4
+                }),
                 "{profile}: the sandbox did not start its processes"
             );
             if target == "parent" {
