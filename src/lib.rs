@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod info;
 pub mod plan;
 pub mod profile;
 pub mod sandbox;

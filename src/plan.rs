@@ -242,6 +242,41 @@ pub struct Limits {
     pub cpus: Option<f64>,
 }
 
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = |v: u64| {
+            if v == u64::MAX {
+                "unlimited".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        let mut parts: Vec<String> = self
+            .rlimits
+            .iter()
+            .map(|(name, soft, hard)| format!("{name}={}:{}", value(*soft), value(*hard)))
+            .collect();
+        if let Some(ms) = self.timeout_ms {
+            let grace = self.kill_after_ms.unwrap_or(5000);
+            parts.push(format!("timeout={ms}ms kill-after={grace}ms"));
+        }
+        if let Some(b) = self.memory_bytes {
+            parts.push(format!("memory={b}"));
+        }
+        if let Some(n) = self.pids {
+            parts.push(format!("pids={n}"));
+        }
+        if let Some(c) = self.cpus {
+            parts.push(format!("cpus={c}"));
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
 /// How the sandbox's processes are run and watched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
@@ -271,6 +306,8 @@ pub struct ProcessOptions {
     pub timings: bool,
     /// Report skipped rules and other details on stderr.
     pub verbose: bool,
+    /// Without a user namespace, run confined by Landlock, seccomp and rlimits only.
+    pub fallback_landlock: bool,
 }
 
 impl Default for ProcessOptions {
@@ -289,6 +326,7 @@ impl Default for ProcessOptions {
             lock_files: Vec::new(),
             timings: false,
             verbose: false,
+            fallback_landlock: false,
         }
     }
 }
@@ -564,6 +602,7 @@ impl fmt::Display for Plan {
         writeln!(f, "gid_map: {} {gid} 1", self.gid.unwrap_or(gid))?;
         writeln!(f, "setgroups: deny")?;
         writeln!(f, "network: {:?}", self.net)?;
+        writeln!(f, "limits: {}", self.limits)?;
         if let Some(host) = &self.hostname {
             writeln!(f, "hostname: {host}")?;
         }

@@ -41,6 +41,12 @@ pub enum Command {
     /// List seccomp syscall groups and show their members
     #[command(subcommand)]
     Seccomp(SeccompCommand),
+    /// Show what this machine allows: user namespaces, Landlock, seccomp, cgroups, pasta
+    Info {
+        /// Print one JSON object (stable keys; see the stockade-info documentation)
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +123,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         }
         Command::Profile(cmd) => crate::profile::command(cmd),
         Command::Seccomp(cmd) => crate::syscalls::command(cmd),
+        Command::Info { json } => crate::info::command(json),
     };
     match result {
         Ok(status) => status,

@@ -90,6 +90,28 @@ pub struct RunArgs {
     /// Keep the host's network (same as --net host)
     #[arg(long, help_heading = "Network")]
     pub share_net: bool,
+    /// With --net pasta: forward a host port to a sandbox port
+    #[arg(long, value_name = "[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]", action = clap::ArgAction::Append, help_heading = "Network")]
+    pub publish: Vec<String>,
+
+    /// Set a resource limit for the command: as, core, cpu, data, fsize, memlock, nofile, nproc, stack
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", action = clap::ArgAction::Append, help_heading = "Limits")]
+    pub rlimit: Vec<String>,
+    /// Wall-clock limit (90s, 10m, 500ms, plain seconds): then SIGTERM to the sandbox, exit status 124
+    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    pub timeout: Option<String>,
+    /// After --timeout, how long to wait before SIGKILL (default 5s)
+    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    pub kill_after: Option<String>,
+    /// Memory limit in bytes, K/M/G suffixes accepted (needs a delegated cgroup v2 subtree)
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    pub memory: Option<String>,
+    /// Maximum number of processes and threads (needs a delegated cgroup v2 subtree)
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub pids: Option<String>,
+    /// CPU time as a number of CPUs, e.g. 0.5 (needs a delegated cgroup v2 subtree)
+    #[arg(long, value_name = "FRACTION", help_heading = "Limits")]
+    pub cpus: Option<String>,
 
     /// Pass this file descriptor to the command (all others but 0, 1, 2 are closed)
     #[arg(long, value_name = "N", action = clap::ArgAction::Append, help_heading = "Process")]
@@ -100,6 +122,12 @@ pub struct RunArgs {
     /// Let the sandbox outlive stockade's caller
     #[arg(long, help_heading = "Process")]
     pub no_die_with_parent: bool,
+    /// Without user namespaces, run confined by Landlock, seccomp and rlimits only (says what is missing)
+    #[arg(long, value_name = "landlock", value_parser = ["landlock"], help_heading = "Process")]
+    pub fallback: Option<String>,
+    /// Write a JSON line with the exit code, reason and memory peak to this fd at the end
+    #[arg(long, value_name = "FD", help_heading = "Process")]
+    pub json_status_fd: Option<i32>,
 
     /// seccomp filter: on (the profile's allowlist) or off (debugging only)
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"], help_heading = "Confinement")]
@@ -174,8 +202,9 @@ fn build_plan_from(
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;
-    apply_network(args, &mut plan);
+    apply_network(args, &mut plan)?;
     apply_process(args, &mut plan)?;
+    apply_limits(args, &mut plan)?;
     apply_confinement(args, &mut plan);
     plan.argv = args.command.clone();
     Ok(plan)
@@ -338,7 +367,7 @@ fn apply_environment(args: &RunArgs, m: &ArgMatches, plan: &mut Plan) -> Result<
     Ok(())
 }
 
-fn apply_network(args: &RunArgs, plan: &mut Plan) {
+fn apply_network(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     if args.share_net {
         plan.net = NetMode::Host;
     }
@@ -352,7 +381,44 @@ fn apply_network(args: &RunArgs, plan: &mut Plan) {
         }
         _ => {}
     }
+    if !args.publish.is_empty() {
+        let NetMode::Pasta { publish } = &mut plan.net else {
+            bail!(Failure::setup("--publish needs --net pasta"));
+        };
+        for spec in &args.publish {
+            crate::sandbox::pasta::parse_publish(spec)?;
+            publish.push(spec.clone());
+        }
+    }
     plan.namespaces.net = plan.net != NetMode::Host;
+    Ok(())
+}
+
+/// Limits: parsed by the executor's own parsers, so profiles accept the same spellings.
+fn apply_limits(args: &RunArgs, plan: &mut Plan) -> Result<()> {
+    use crate::sandbox::limits;
+    for spec in &args.rlimit {
+        let (name, soft, hard) = limits::parse_rlimit(spec)?;
+        plan.limits.rlimits.retain(|(n, _, _)| *n != name);
+        plan.limits.rlimits.push((name, soft, hard));
+    }
+    let l = &mut plan.limits;
+    if let Some(t) = &args.timeout {
+        l.timeout_ms = Some(limits::parse_duration("--timeout", t)?);
+    }
+    if let Some(t) = &args.kill_after {
+        l.kill_after_ms = Some(limits::parse_duration("--kill-after", t)?);
+    }
+    if let Some(m) = &args.memory {
+        l.memory_bytes = Some(limits::parse_bytes("--memory", m)?);
+    }
+    if let Some(p) = &args.pids {
+        l.pids = Some(limits::parse_pids(p)?);
+    }
+    if let Some(c) = &args.cpus {
+        l.cpus = Some(limits::parse_cpus(c)?);
+    }
+    Ok(())
 }
 
 fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
@@ -370,6 +436,15 @@ fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     if args.no_die_with_parent {
         plan.process.die_with_parent = false;
     }
+    if let Some(fd) = args.json_status_fd {
+        if fd < 0 || !fd_is_open(fd) {
+            bail!(Failure::setup(format!(
+                "--json-status-fd {fd}: not an open file descriptor"
+            )));
+        }
+        plan.process.json_status_fd = Some(fd);
+    }
+    plan.process.fallback_landlock |= args.fallback.is_some();
     plan.process.verbose |= args.verbose;
     plan.process.timings |= args.timings;
     Ok(())

@@ -7,7 +7,8 @@ use anyhow::{anyhow, Result};
 
 use super::merge::fs_dest;
 use super::schema::{
-    Action, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable, FAMILIES,
+    Action, Fallback, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable,
+    FAMILIES,
 };
 use super::vars::{PathTemplate, Vars};
 use crate::error::Failure;
@@ -96,6 +97,9 @@ fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<
     }
     if let Some(v) = profile.die_with_parent {
         plan.process.die_with_parent = v;
+    }
+    if let Some(fallback) = profile.fallback {
+        plan.process.fallback_landlock = fallback == Fallback::Landlock;
     }
     if let Some(dir) = &profile.chdir {
         plan.chdir = Some(dir.expand(vars)?.into());
@@ -221,11 +225,11 @@ fn resolve(key: &str, entries: &[toml::Spanned<String>], verbose: bool) -> Resul
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = entries.iter().map(|e| e.get_ref().clone()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.get_ref().as_str()).collect();
     let resolved = crate::syscalls::resolve(&names).map_err(|e| {
         anyhow!(Failure::setup(format!(
             "seccomp.{key}: {}: {}",
-            names.get(e.index).map(String::as_str).unwrap_or("?"),
+            names.get(e.index).copied().unwrap_or("?"),
             e.message
         )))
     })?;

@@ -108,17 +108,15 @@ fn check_env(layer: &Layer) -> Result<()> {
     Ok(())
 }
 
-/// Unknown syscall or group names are reported at their entry.
+/// Unknown syscall or group names are reported at their entry. Only the names are checked:
+/// the merged lists are resolved once, when the plan is built.
 fn check_seccomp_names(layer: &Layer) -> Result<()> {
     let Some(seccomp) = &layer.profile.seccomp else {
         return Ok(());
     };
     for list in [&seccomp.allow, &seccomp.deny_eperm] {
-        if list.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = list.iter().map(|s| s.get_ref().clone()).collect();
-        if let Err(e) = crate::syscalls::resolve(&names) {
+        let names = list.iter().map(|s| s.get_ref().as_str());
+        if let Err(e) = crate::syscalls::check_entries(names) {
             let span = list.get(e.index).map(Spanned::span).unwrap_or(0..0);
             return Err(layer.error(span, &e.message));
         }

@@ -98,6 +98,7 @@ fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
     override_with(&mut merged.net, &p.net);
     override_with(&mut merged.new_session, &p.new_session);
     override_with(&mut merged.die_with_parent, &p.die_with_parent);
+    override_with(&mut merged.fallback, &p.fallback);
     override_with(&mut merged.chdir, &p.chdir);
     if let Some(ns) = &p.namespaces {
         merge_namespaces(merged.namespaces.get_or_insert_with(Default::default), ns);

@@ -27,6 +27,9 @@ pub struct ProfileFile {
     pub net: Option<Net>,
     pub new_session: Option<bool>,
     pub die_with_parent: Option<bool>,
+    /// What to do where no user namespace can be created: refuse (`none`) or run confined by
+    /// Landlock, seccomp and rlimits only (`landlock`).
+    pub fallback: Option<Fallback>,
     pub chdir: Option<PathTemplate>,
     /// Inherited filesystem operations to drop: those whose destination is one of these or
     /// lies below it.
@@ -39,6 +42,13 @@ pub struct ProfileFile {
     pub limits: Option<LimitsTable>,
     pub seccomp: Option<SeccompTable>,
     pub landlock: Option<LandlockTable>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    None,
+    Landlock,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

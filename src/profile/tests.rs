@@ -665,3 +665,16 @@ fn man_page_lists_every_seccomp_group_with_its_members() {
         assert_eq!(listed, group.members, "{}: members", group.name);
     }
 }
+
+#[test]
+fn fallback_key_is_inherited_and_can_be_turned_back_off() {
+    let catalog = MemoryCatalog::default()
+        .with(Origin::BuiltIn, "ci", "fallback = \"landlock\"\n")
+        .with(Origin::User, "strict", "extends = \"ci\"\nfallback = \"none\"\n")
+        .with(Origin::User, "plain", "hostname = \"h\"\n");
+    assert!(plan(&catalog, "ci").process.fallback_landlock);
+    assert!(!plan(&catalog, "strict").process.fallback_landlock);
+    assert!(!plan(&catalog, "plain").process.fallback_landlock);
+    let bad = MemoryCatalog::default().with(Origin::User, "p", "fallback = \"chroot\"\n");
+    assert!(error(&bad, "p").contains("fallback"), "{}", error(&bad, "p"));
+}

@@ -92,7 +92,12 @@ impl Template {
     }
 
     pub fn expand(&self, vars: &Vars) -> Result<String> {
-        let mut out = String::new();
+        // Most paths of a profile are plain (`/usr`, `/etc/passwd`): without a `$` the
+        // template is its own text, with no pieces to split (one allocation instead of three).
+        if !self.0.contains('$') {
+            return Ok(self.0.clone());
+        }
+        let mut out = String::with_capacity(self.0.len());
         // Checked at parse time, so this cannot fail on syntax.
         for piece in pieces(&self.0).map_err(|e| anyhow!(Failure::setup(e)))? {
             match piece {
@@ -237,7 +242,7 @@ impl Vars {
             |why: &str| anyhow!(Failure::setup(format!("variable ${{{name}}}: {why}")));
         match name {
             "HOME" => env_nonempty("HOME")
-                .or_else(|| passwd_entry(uid).map(|u| u.dir.to_string_lossy().into_owned()))
+                .or_else(|| passwd_entry(uid).map(|u| u.home))
                 .ok_or_else(|| unavailable("$HOME is unset and the passwd entry has none")),
             "USER" => env_nonempty("USER")
                 .or_else(|| passwd_entry(uid).map(|u| u.name))
@@ -263,8 +268,23 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn passwd_entry(uid: nix::unistd::Uid) -> Option<nix::unistd::User> {
-    nix::unistd::User::from_uid(uid).ok().flatten()
+struct PasswdEntry {
+    name: String,
+    home: String,
+}
+
+/// The caller's line of /etc/passwd, read directly: stockade is linked statically, where
+/// glibc's NSS (getpwuid) would have to load modules at run time. Only a fallback for when
+/// $HOME or $USER is unset.
+fn passwd_entry(uid: nix::unistd::Uid) -> Option<PasswdEntry> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2].parse::<u32>().ok()? == uid.as_raw()).then(|| PasswdEntry {
+            name: fields[0].to_string(),
+            home: fields[5].to_string(),
+        })
+    })
 }
 
 #[cfg(test)]

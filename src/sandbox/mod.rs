@@ -8,13 +8,17 @@
 //! exec closes, so "nothing on the pipe" means "the command is running".
 
 pub mod caps;
+pub mod cgroup;
+pub mod fallback;
 pub mod handoff;
 pub mod init;
 pub mod landlock;
+pub mod limits;
 pub mod mounts;
 pub mod namespaces;
 pub mod net;
 pub mod overlay;
+pub mod pasta;
 pub mod process;
 pub mod seccomp;
 pub mod seccomp_fd;
@@ -77,6 +81,10 @@ struct Prepared {
     caller_cwd: Option<PathBuf>,
     signal_mask: nix::sys::signal::SigSet,
     launcher: Option<OwnedFd>,
+    /// Read end: PID 1 waits here until the launcher has put it in its cgroup and pasta is up.
+    go: Option<OwnedFd>,
+    /// Write end: PID 1 tells the launcher how the command ended (for --json-status-fd).
+    end: Option<OwnedFd>,
     gate: handoff::Gate,
 }
 
@@ -85,6 +93,11 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let mut timer = Timer::new(plan.process.timings);
     timer.mark("command line and profile");
     userns::check_ids(plan)?;
+    if plan.process.fallback_landlock && plan.namespaces.user {
+        if let Some(why) = fallback::userns_blocked() {
+            return fallback::run(plan, &why);
+        }
+    }
     mounts::preflight(plan)?;
     let exec = process::exec_spec(plan)?;
     let filters = seccomp::prepare(&plan.seccomp)?;
@@ -95,11 +108,29 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     if plan.process.die_with_parent {
         die_with_parent()?;
     }
-    userns::setup(plan)?;
+    // Both before the user namespace: the cgroup so that a missing delegation is reported
+    // before anything exists, pasta's starter because it must stay in the caller's namespace.
+    let cgroup = cgroup::SandboxCgroup::create(&plan.limits)?;
+    let pasta = match &plan.net {
+        NetMode::Pasta { publish } => Some(pasta::Starter::fork(publish)?),
+        _ => None,
+    };
+    userns::setup(plan).map_err(|e| {
+        if bwrap_mode(plan) || plan.process.fallback_landlock {
+            return e;
+        }
+        // The way out, for machines that forbid user namespaces.
+        anyhow!(
+            "{}; --fallback landlock runs the command without namespaces, confined by Landlock",
+            error::one_line(&e)
+        )
+    })?;
     timer.mark("user namespace");
 
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .context("creating the setup report pipe")?;
+    let (go_r, go_w) = optional_pipe(cgroup.is_some() || pasta.is_some())?;
+    let (end_r, end_w) = optional_pipe(plan.process.json_status_fd.is_some())?;
     let launcher = pidfd_of_self();
     let signal_mask = init::block_signals()?;
     let gate = handoff::Gate::new(plan)?;
@@ -111,6 +142,8 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         caller_cwd: std::env::current_dir().ok(),
         signal_mask,
         launcher,
+        go: go_r,
+        end: end_w,
         gate,
     };
     let pid = namespaces::fork_into(&plan.namespaces)?;
@@ -121,6 +154,21 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     }
     drop(report_w);
     let child = Pid::from_raw(pid);
+    let network = match connect(child, cgroup.as_ref(), pasta, go_w) {
+        Ok(network) => network,
+        Err(err) => {
+            // SAFETY: plain kill(2) to our own child, which has not run the command yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            init::supervise(child, None, Duration::ZERO);
+            return match read_report(report_r) {
+                Some((_, message)) if message != LAUNCHER_GAVE_UP => {
+                    eprintln!("{}: {message}", plan.program_name);
+                    Ok(setup_status(plan))
+                }
+                _ => Err(err),
+            };
+        }
+    };
     if let Err(err) = status::announce(plan, pid) {
         // SAFETY: plain kill(2) to our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -146,9 +194,76 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     timer.mark("sandbox ready (command executing)");
     let timeout = plan.limits.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    let code = init::supervise(child, timeout, grace);
-    status::report_exit(plan, executed, code);
-    Ok(code)
+    let (pid1_end, timed_out) = init::supervise_timed(child, timeout, grace);
+    drop(network);
+    let end = end_r.and_then(read_end).unwrap_or(pid1_end);
+    let usage = cgroup.map(cgroup::SandboxCgroup::finish);
+    let exit_code = if timed_out {
+        error::EXIT_TIMEOUT
+    } else {
+        end.code
+    };
+    let report = status::Report {
+        exit_code,
+        end: Some(end),
+        timed_out,
+        usage,
+        max_rss: status::max_rss_of_children(),
+    };
+    status::report_end(plan, executed, &report, bwrap_mode(plan));
+    Ok(exit_code)
+}
+
+/// A close-on-exec pipe when `wanted`.
+fn optional_pipe(wanted: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    Ok((Some(r), Some(w)))
+}
+
+/// The launcher's part while PID 1 waits: the cgroup, pasta, then the go-ahead.
+fn connect(
+    child: Pid,
+    cgroup: Option<&cgroup::SandboxCgroup>,
+    pasta: Option<pasta::Starter>,
+    go: Option<OwnedFd>,
+) -> Result<Option<pasta::Running>> {
+    if let Some(cg) = cgroup {
+        cg.enter(child.as_raw())?;
+    }
+    let network = pasta.map(|p| p.start(child)).transpose()?;
+    if let Some(go) = go {
+        std::fs::File::from(go)
+            .write_all(b"g")
+            .context("releasing the sandbox")?;
+    }
+    Ok(network)
+}
+
+/// How the command ended, as PID 1 reported it.
+fn read_end(pipe: OwnedFd) -> Option<init::End> {
+    let mut bytes = [0u8; 8];
+    std::fs::File::from(pipe).read_exact(&mut bytes).ok()?;
+    Some(init::End::from_bytes(bytes))
+}
+
+/// PID 1's report when the launcher stopped before the go-ahead (its own error says why).
+const LAUNCHER_GAVE_UP: &str = "stockade stopped during setup";
+
+/// PID 1 waits for the launcher's go-ahead (cgroup joined, network up) before the command
+/// exists. EOF without it means the launcher gave up.
+fn wait_for_launcher(prep: &Prepared) -> Result<()> {
+    let Some(go) = &prep.go else {
+        return Ok(());
+    };
+    let mut byte = [0u8; 1];
+    let mut file = std::fs::File::from(go.try_clone().context("dup of the go pipe")?);
+    match file.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(anyhow!(LAUNCHER_GAVE_UP)),
+    }
 }
 
 /// bwrap mode (diagnostics prefixed `bwrap`, or `<3>bwrap` with --level-prefix) follows
@@ -274,13 +389,14 @@ fn sandbox_child(
     if let Some(name) = &plan.hostname {
         nix::unistd::sethostname(name).with_context(|| format!("--hostname {name}"))?;
     }
-    if plan.namespaces.net && plan.net == NetMode::None {
+    if plan.namespaces.net && plan.net != NetMode::Host {
         net::loopback_up()?;
     }
     userns::finish(plan, nest)?;
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
+        keep.extend(prep.go.iter().chain(&prep.end).map(|fd| fd.as_raw_fd()));
         keep.sort_unstable();
         process::close_all_except(&keep)?;
     }
@@ -292,6 +408,8 @@ fn sandbox_child(
     process::new_session_keyring();
     caps::drop_all_except(&prep.keep_caps)?;
     caps::set_no_new_privs()?;
+    // Before dumpable is cleared: pasta opens /proc/PID/ns/* of this process meanwhile.
+    wait_for_launcher(prep)?;
     // The command must not be able to ptrace or read the memory of its still-privileged-looking
     // init, nor open /proc/1/exe. bwrap callers rely on opening /proc/PID/ns/* of the
     // reported child-pid (to join with --userns/--pidns), which needs it dumpable, as in
@@ -315,9 +433,13 @@ fn sandbox_child(
             // Only the command holds the report pipe now: its exec closes the last copy.
             // SAFETY: closing our copy of a descriptor we own and no longer use.
             unsafe { libc::close(report.as_raw_fd()) };
-            let code = init::reap_until_exit(child, plan.namespaces.pid);
+            let end = init::reap_until_end(child, plan.namespaces.pid);
+            if let Some(pipe) = &prep.end {
+                // SAFETY: write(2) of a local buffer to a descriptor we own.
+                unsafe { libc::write(pipe.as_raw_fd(), end.to_bytes().as_ptr().cast(), 8) };
+            }
             // SAFETY: _exit from a forked child; see report_and_exit.
-            unsafe { libc::_exit(code) }
+            unsafe { libc::_exit(end.code) }
         }
     }
 }
@@ -386,6 +508,9 @@ fn exec_command(
         landlock::apply(policy, plan.process.verbose)?;
     }
     timer.mark("landlock");
+    // After Landlock, which needs descriptors a low --rlimit nofile would deny; before
+    // seccomp, which may not allow setrlimit.
+    limits::apply_rlimits(&plan.limits.rlimits)?;
     seccomp::install(&prep.filters)?;
     seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");

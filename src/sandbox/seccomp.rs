@@ -21,8 +21,6 @@
 //! Syscalls allowed without argument checks return ALLOW whatever their arguments, so the
 //! kernel's per-filter cache lets them through without running the program at all.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, bail, Context, Result};
 use seccompiler::{sock_filter, BpfProgram};
 
@@ -144,7 +142,7 @@ pub fn compile(policy: &SeccompPolicy, arch: Arch) -> Result<BpfProgram> {
     let leaves = Leaves::new(policy);
     let mut program = check_arch(arch);
     program.push(load(OFFSET_NR));
-    program.extend(search(&ranges, &leaves));
+    search(&ranges, &leaves, &mut program);
     if program.len() > MAX_INSTRUCTIONS {
         bail!(
             "seccomp: the filter needs {} instructions, more than the kernel's {MAX_INSTRUCTIONS}",
@@ -162,17 +160,21 @@ fn default_verdict(action: DenyAction) -> Verdict {
     }
 }
 
-/// The verdict of every syscall the policy names, by number. Later rules override earlier
-/// ones: allow, then argument checks on allowed calls, then explicit EPERM, then clone3.
-fn verdicts(policy: &SeccompPolicy, arch: Arch) -> Result<BTreeMap<u32, Verdict>> {
-    let mut map = BTreeMap::new();
+/// The verdict of every syscall the policy names, indexed by number (`None`: the default).
+/// Later rules override earlier ones: allow, then argument checks on allowed calls, then
+/// explicit EPERM, then clone3.
+fn verdicts(policy: &SeccompPolicy, arch: Arch) -> Result<Vec<Option<Verdict>>> {
+    // A table's numbers are dense and small (under 1024): a vector indexed by number is
+    // cheaper than a map, and walks in the same order.
+    let slots = arch.table().iter().map(|(_, nr)| *nr as usize + 1).max();
+    let mut map: Vec<Option<Verdict>> = vec![None; slots.unwrap_or(0)];
     for name in &policy.allow {
         if let Some(nr) = number(arch, name)? {
-            map.insert(nr, Verdict::Allow);
+            map[nr as usize] = Some(Verdict::Allow);
         }
     }
     let mut check_if_allowed = |name: &str, verdict: Verdict| {
-        if let Some(v) = arch.number(name).and_then(|nr| map.get_mut(&nr)) {
+        if let Some(Some(v)) = arch.number(name).map(|nr| &mut map[nr as usize]) {
             *v = verdict;
         }
     };
@@ -188,13 +190,13 @@ fn verdicts(policy: &SeccompPolicy, arch: Arch) -> Result<BTreeMap<u32, Verdict>
     }
     for name in &policy.deny_eperm {
         if let Some(nr) = number(arch, name)? {
-            map.insert(nr, Verdict::Errno(libc::EPERM as u16));
+            map[nr as usize] = Some(Verdict::Errno(libc::EPERM as u16));
         }
     }
     // Its arguments live in memory seccomp cannot read, so namespace flags could not be
     // refused; ENOSYS makes glibc and others fall back to clone, which is checked.
     if let Some(nr) = arch.number("clone3") {
-        map.insert(nr, Verdict::Errno(libc::ENOSYS as u16));
+        map[nr as usize] = Some(Verdict::Errno(libc::ENOSYS as u16));
     }
     Ok(map)
 }
@@ -209,10 +211,14 @@ fn number(arch: Arch, name: &str) -> Result<Option<u32>> {
 }
 
 /// Covers every u32 syscall number with ranges, merging neighbours with the same verdict.
-fn ranges(verdicts: &BTreeMap<u32, Verdict>, default: &Verdict, arch: Arch) -> Vec<Range> {
-    let mut spans: Vec<(u32, Verdict)> = Vec::with_capacity(verdicts.len() * 2 + 4);
+fn ranges(verdicts: &[Option<Verdict>], default: &Verdict, arch: Arch) -> Vec<Range> {
+    let mut spans: Vec<(u32, Verdict)> = Vec::with_capacity(verdicts.len() + 4);
     let mut next = 0u32;
-    for (&nr, verdict) in verdicts {
+    let named = verdicts
+        .iter()
+        .enumerate()
+        .filter_map(|(nr, v)| Some((nr as u32, v.as_ref()?)));
+    for (nr, verdict) in named {
         debug_assert!(nr < X32_SYSCALL_BIT);
         if nr > next {
             spans.push((next, default.clone()));
@@ -238,26 +244,30 @@ fn ranges(verdicts: &BTreeMap<u32, Verdict>, default: &Verdict, arch: Arch) -> V
     merged
 }
 
-/// Binary search over `ranges` (A holds the syscall number); each leaf decides.
-fn search(ranges: &[Range], leaves: &Leaves) -> Vec<sock_filter> {
+/// Binary search over `ranges` (A holds the syscall number), appended to `out`; each leaf
+/// decides. Written in place: the jump over the lower half is patched once that half is out,
+/// instead of building and copying a vector per node.
+fn search(ranges: &[Range], leaves: &Leaves, out: &mut Vec<sock_filter>) {
     if let [only] = ranges {
-        return leaves.emit(&only.verdict);
+        leaves.emit(&only.verdict, out);
+        return;
     }
     let mid = ranges.len() / 2;
-    let below = search(&ranges[..mid], leaves);
-    let above = search(&ranges[mid..], leaves);
-    let mut out = Vec::with_capacity(below.len() + above.len() + 2);
-    match u8::try_from(below.len()) {
-        Ok(skip) => out.push(jump(JMP_JGE_K, ranges[mid].start, skip, 0)),
+    let at = out.len();
+    out.push(jump(JMP_JGE_K, ranges[mid].start, 0, 0));
+    search(&ranges[..mid], leaves, out);
+    let below = out.len() - at - 1;
+    match u8::try_from(below) {
+        Ok(skip) => out[at].jt = skip,
         Err(_) => {
-            // Conditional jumps reach 255 instructions; a long left side needs JA.
-            out.push(jump(JMP_JGE_K, ranges[mid].start, 0, 1));
-            out.push(stmt(JMP_JA, below.len() as u32));
+            // Conditional jumps reach 255 instructions; a long left side needs JA. Jumps
+            // inside the lower half are relative and stay right; the ancestors' jumps are
+            // patched only after this subtree is complete.
+            out[at].jf = 1;
+            out.insert(at + 1, stmt(JMP_JA, below as u32));
         }
     }
-    out.extend(below);
-    out.extend(above);
-    out
+    search(&ranges[mid..], leaves, out);
 }
 
 /// Emits the code for each verdict.
@@ -285,15 +295,17 @@ impl Leaves {
         }
     }
 
-    fn emit(&self, verdict: &Verdict) -> Vec<sock_filter> {
+    /// Appends the code for `verdict` to `out`. Most leaves are one return, pushed directly;
+    /// the few argument checks are built apart.
+    fn emit(&self, verdict: &Verdict, out: &mut Vec<sock_filter>) {
         match verdict {
-            Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
-            Verdict::Errno(e) => vec![ret(errno(*e))],
-            Verdict::Kill => vec![ret(libc::SECCOMP_RET_KILL_PROCESS)],
-            Verdict::Ioctl => self.ioctl(),
-            Verdict::NoNamespaceFlags(mask) => self.no_flags(*mask),
-            Verdict::Personality => self.one_of(0, &HARMLESS_PERSONAS, self.eperm),
-            Verdict::Socket => self.socket(),
+            Verdict::Allow => out.push(ret(libc::SECCOMP_RET_ALLOW)),
+            Verdict::Errno(e) => out.push(ret(errno(*e))),
+            Verdict::Kill => out.push(ret(libc::SECCOMP_RET_KILL_PROCESS)),
+            Verdict::Ioctl => out.extend(self.ioctl()),
+            Verdict::NoNamespaceFlags(mask) => out.extend(self.no_flags(*mask)),
+            Verdict::Personality => out.extend(self.one_of(0, &HARMLESS_PERSONAS, self.eperm)),
+            Verdict::Socket => out.extend(self.socket()),
         }
     }
 

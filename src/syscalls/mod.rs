@@ -3,6 +3,7 @@
 
 mod aarch64;
 mod groups;
+mod index;
 mod x86_64;
 
 use std::collections::BTreeSet;
@@ -55,11 +56,10 @@ impl Arch {
 
     /// The syscall's number on this architecture.
     pub fn number(self, name: &str) -> Option<u32> {
-        let table = self.table();
-        table
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| table[i].1)
+        // Through the shared index: one hash and a compare or two, where a binary search of
+        // the table compares about nine names (the compiler looks up every allowed name).
+        let nr = index::number_at(self, index::index_of(name)?);
+        (nr != index::NONE).then_some(nr)
     }
 }
 
@@ -90,80 +90,101 @@ pub struct Resolved {
 
 /// Resolves entries such as `@default`, `read`, `!@obsolete`, `!ptrace`, in order: additions
 /// then removals apply as they come. A name or group that exists on no architecture is an error.
-pub fn resolve(entries: &[String]) -> std::result::Result<Resolved, ResolveError> {
+pub fn resolve<S: AsRef<str>>(entries: &[S]) -> std::result::Result<Resolved, ResolveError> {
     match Arch::native() {
         Some(arch) => resolve_for(arch, entries),
         None => {
             // No table for this machine: nothing can be filtered, so everything is "elsewhere".
-            let names = apply_entries(entries)?;
+            let set = apply_entries(entries)?;
             Ok(Resolved {
                 syscalls: Vec::new(),
-                skipped_other_arch: names.into_iter().map(str::to_owned).collect(),
+                skipped_other_arch: set.names().map(str::to_owned).collect(),
             })
         }
     }
 }
 
 /// [`resolve`] against a chosen architecture's table.
-pub fn resolve_for(arch: Arch, entries: &[String]) -> std::result::Result<Resolved, ResolveError> {
-    let names = apply_entries(entries)?;
-    let (here, elsewhere): (Vec<&str>, Vec<&str>) =
-        names.into_iter().partition(|n| arch.number(n).is_some());
+pub fn resolve_for<S: AsRef<str>>(
+    arch: Arch,
+    entries: &[S],
+) -> std::result::Result<Resolved, ResolveError> {
+    let set = apply_entries(entries)?;
+    // Nearly everything a profile names exists here: size for that.
+    let mut here = Vec::with_capacity(set.len());
+    let mut elsewhere = Vec::new();
+    // The index is in name order, so both lists come out sorted, as a sorted set gave them.
+    for i in set.iter() {
+        let name = index::NAMES[i].to_owned();
+        if index::number_at(arch, i) == index::NONE {
+            elsewhere.push(name);
+        } else {
+            here.push(name);
+        }
+    }
     Ok(Resolved {
-        syscalls: here.into_iter().map(str::to_owned).collect(),
-        skipped_other_arch: elsewhere.into_iter().map(str::to_owned).collect(),
+        syscalls: here,
+        skipped_other_arch: elsewhere,
     })
 }
 
+/// Checks that every entry names a known syscall or group, without resolving the list: the
+/// same error (index and message) as [`resolve`] for the first bad entry.
+pub fn check_entries<'a>(
+    entries: impl IntoIterator<Item = &'a str>,
+) -> std::result::Result<(), ResolveError> {
+    for (index, entry) in entries.into_iter().enumerate() {
+        parse_entry(entry).map_err(|message| ResolveError { index, message })?;
+    }
+    Ok(())
+}
+
+/// What one entry stands for.
+enum Members {
+    Group(&'static index::Set),
+    One(usize),
+}
+
+/// An entry as (removal?, members), or the message for an unknown or empty name.
+fn parse_entry(entry: &str) -> std::result::Result<(bool, Members), String> {
+    let (remove, name) = match entry.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, entry),
+    };
+    if name.is_empty() {
+        return Err("empty syscall name".into());
+    }
+    let members = if name.starts_with('@') {
+        index::group(name)
+            .map(Members::Group)
+            .ok_or_else(|| format!("unknown syscall group '{name}'"))?
+    } else {
+        index::index_of(name)
+            .map(Members::One)
+            .ok_or_else(|| format!("unknown syscall '{name}'"))?
+    };
+    Ok((remove, members))
+}
+
 /// Applies additions and removals in order, over the names of every architecture.
-fn apply_entries(entries: &[String]) -> std::result::Result<BTreeSet<&'static str>, ResolveError> {
-    let mut set = BTreeSet::new();
+fn apply_entries<S: AsRef<str>>(entries: &[S]) -> std::result::Result<index::Set, ResolveError> {
+    let mut set = index::Set::EMPTY;
     for (index, entry) in entries.iter().enumerate() {
-        let (remove, name) = match entry.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, entry.as_str()),
-        };
-        let members = entry_members(name).map_err(|message| ResolveError { index, message })?;
-        for member in members {
-            if remove {
-                set.remove(member);
-            } else {
-                set.insert(member);
-            }
+        let (remove, members) =
+            parse_entry(entry.as_ref()).map_err(|message| ResolveError { index, message })?;
+        match (remove, members) {
+            (false, Members::Group(group)) => set.add_all(group),
+            (true, Members::Group(group)) => set.remove_all(group),
+            (false, Members::One(i)) => set.insert(i),
+            (true, Members::One(i)) => set.remove(i),
         }
     }
     Ok(set)
 }
 
-/// The syscall names one entry (without its `!`) stands for.
-fn entry_members(name: &str) -> std::result::Result<Vec<&'static str>, String> {
-    if name.is_empty() {
-        return Err("empty syscall name".into());
-    }
-    if name.starts_with('@') {
-        return expand_group(name)
-            .map(|set| set.into_iter().collect())
-            .ok_or_else(|| format!("unknown syscall group '{name}'"));
-    }
-    known_name(name)
-        .map(|n| vec![n])
-        .ok_or_else(|| format!("unknown syscall '{name}'"))
-}
-
-/// The table's own copy of a syscall name that exists on some architecture.
-fn known_name(name: &str) -> Option<&'static str> {
-    Arch::ALL.iter().find_map(|arch| {
-        let table = arch.table();
-        table
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| table[i].0)
-    })
-}
-
 /// Whether a syscall name exists on any architecture.
 pub fn is_known(name: &str) -> bool {
-    known_name(name).is_some()
+    index::index_of(name).is_some()
 }
 
 /// Every group, in listing order.
@@ -174,41 +195,7 @@ pub fn groups() -> &'static [Group] {
 /// A group's members with nested groups expanded, over every architecture; `None` when no
 /// group has that name.
 pub fn expand_group(name: &str) -> Option<BTreeSet<&'static str>> {
-    let mut out = BTreeSet::new();
-    let mut visiting = Vec::new();
-    expand_into(name, &mut out, &mut visiting)?;
-    Some(out)
-}
-
-fn expand_into(
-    name: &str,
-    out: &mut BTreeSet<&'static str>,
-    visiting: &mut Vec<&'static str>,
-) -> Option<()> {
-    let group = groups::GROUPS.iter().find(|g| g.name == name)?;
-    if group.name == groups::KNOWN {
-        out.extend(
-            Arch::ALL
-                .iter()
-                .flat_map(|a| a.table().iter().map(|(n, _)| *n)),
-        );
-        return Some(());
-    }
-    // The data is static and tested to be acyclic; the guard only keeps a bad edit from
-    // recursing forever.
-    if visiting.contains(&group.name) {
-        return Some(());
-    }
-    visiting.push(group.name);
-    for member in group.members {
-        if member.starts_with('@') {
-            expand_into(member, out, visiting)?;
-        } else {
-            out.insert(member);
-        }
-    }
-    visiting.pop();
-    Some(())
+    index::group(name).map(|set| set.names().collect())
 }
 
 /// `stockade seccomp list` and `stockade seccomp show @GROUP`.

@@ -312,3 +312,132 @@ fn system_service_is_a_usable_size() {
         r.syscalls.len()
     );
 }
+
+#[test]
+fn the_index_is_the_sorted_union_of_the_tables() {
+    let union: BTreeSet<&str> = Arch::ALL
+        .iter()
+        .flat_map(|a| a.table().iter().map(|(n, _)| *n))
+        .collect();
+    assert_eq!(index::NAMES.to_vec(), union.into_iter().collect::<Vec<_>>());
+    for (i, name) in index::NAMES.iter().enumerate() {
+        assert_eq!(index::index_of(name), Some(i), "{name}");
+    }
+    for name in ["", "@default", "Read", "rea", "readx", "zzz", "_", "\u{e9}"] {
+        assert_eq!(index::index_of(name), None, "{name:?}");
+    }
+    // Lookups stay a hash and a compare or two.
+    assert!(index::longest_probe() <= 6, "{}", index::longest_probe());
+}
+
+#[test]
+fn index_numbers_agree_with_each_table() {
+    for arch in Arch::ALL {
+        let table = arch.table();
+        for (i, name) in index::NAMES.iter().enumerate() {
+            let expected = table
+                .binary_search_by(|(n, _)| n.cmp(name))
+                .ok()
+                .map(|t| table[t].1);
+            assert_eq!(arch.number(name), expected, "{} {name}", arch.name());
+            assert_eq!(
+                index::number_at(arch, i),
+                expected.unwrap_or(index::NONE),
+                "{} {name}",
+                arch.name()
+            );
+        }
+    }
+}
+
+/// The group expansion the index replaced: string sets, nested groups expanded recursively.
+fn expand_by_name(name: &str, out: &mut BTreeSet<&'static str>) {
+    let group = groups().iter().find(|g| g.name == name).unwrap();
+    if group.name == "@known" {
+        out.extend(index::NAMES.iter().copied());
+        return;
+    }
+    for member in group.members {
+        if member.starts_with('@') {
+            expand_by_name(member, out);
+        } else {
+            out.insert(member);
+        }
+    }
+}
+
+#[test]
+fn precomputed_groups_match_a_recursive_expansion() {
+    for group in groups() {
+        let mut expected = BTreeSet::new();
+        expand_by_name(group.name, &mut expected);
+        assert_eq!(expand_group(group.name), Some(expected), "{}", group.name);
+    }
+    assert_eq!(expand_group("@nothing"), None);
+    assert_eq!(expand_group("default"), None);
+}
+
+#[test]
+fn resolve_equals_set_operations_in_order() {
+    let lists: &[&[&str]] = &[
+        &["@system-service"],
+        &[
+            "@system-service",
+            "!@network-io",
+            "socket",
+            "!read",
+            "ptrace",
+        ],
+        &["@known", "!@privileged", "mount"],
+        &["!@default", "@default", "!getpid", "open", "fork", "@aio"],
+        &["read", "read", "!read", "read"],
+        &[],
+    ];
+    for list in lists {
+        let mut set = BTreeSet::new();
+        for entry in *list {
+            let (remove, name) = match entry.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, *entry),
+            };
+            let mut members = BTreeSet::new();
+            if name.starts_with('@') {
+                expand_by_name(name, &mut members);
+            } else {
+                members.insert(name);
+            }
+            for m in members {
+                if remove {
+                    set.remove(m);
+                } else {
+                    set.insert(m);
+                }
+            }
+        }
+        for arch in Arch::ALL {
+            let r = resolved(arch, list);
+            let (here, elsewhere): (Vec<&str>, Vec<&str>) =
+                set.iter().partition(|n| arch.number(n).is_some());
+            assert_eq!(r.syscalls, here, "{} {list:?}", arch.name());
+            assert_eq!(r.skipped_other_arch, elsewhere, "{} {list:?}", arch.name());
+        }
+    }
+}
+
+#[test]
+fn check_entries_reports_what_resolve_reports() {
+    let lists: &[&[&str]] = &[
+        &["read", "@default", "frobnicate"],
+        &["!@nothing"],
+        &["read", "!nosuchcall"],
+        &["read", ""],
+        &["!"],
+        &["@system-service", "!@network-io", "open", "fork"],
+        &["@known", "@Default"],
+        &[],
+    ];
+    for list in lists {
+        let checked = check_entries(list.iter().copied());
+        assert_eq!(checked, resolve(list).map(|_| ()), "{list:?}");
+    }
+}

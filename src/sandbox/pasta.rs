@@ -1,0 +1,308 @@
+//! `--net pasta`: user-mode networking for the sandbox's network namespace through `pasta`
+//! (Debian's `passt` package).
+//!
+//! pasta must join the sandbox's user namespace from the *parent* one: a process can gain
+//! capabilities in a user namespace only by entering it from its owner, and the launcher has
+//! already moved into the new one by the time the sandbox's namespaces exist. So a small
+//! starter is forked before `userns::enter`; once the sandbox child exists, the launcher sends
+//! it the child's pid and the starter execs pasta for `/proc/PID/ns/{net,user}`.
+//!
+//! pasta runs in the foreground as the launcher's child, so stopping it is a plain kill and
+//! wait. Readiness: pasta writes its pid file once the namespace is configured; the pid file
+//! is the write end of a pipe (`/proc/self/fd/N`), so the launcher learns about it without a
+//! temporary file, and an EOF without a pid means pasta gave up.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::error::Failure;
+
+/// One `--publish` forwarding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publish {
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub sandbox_port: u16,
+    pub udp: bool,
+}
+
+/// `[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]`; an IPv6 HOST_IP is written in brackets.
+pub fn parse_publish(spec: &str) -> Result<Publish> {
+    let bad = |why: &str| anyhow!(Failure::setup(format!("--publish {spec}: {why}")));
+    let (addr, proto) = match spec.rsplit_once('/') {
+        Some((a, p)) => (a, p),
+        None => (spec, "tcp"),
+    };
+    let udp = match proto {
+        "tcp" => false,
+        "udp" => true,
+        _ => return Err(bad("the protocol must be tcp or udp")),
+    };
+    let (host_ip, ports) = split_host_ip(addr).map_err(|why| bad(&why))?;
+    let (host, sandbox) = ports
+        .split_once(':')
+        .ok_or_else(|| bad("expected [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]"))?;
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| bad(&format!("{p:?} is not a port number (1-65535)")))
+    };
+    Ok(Publish {
+        host_ip,
+        host_port: port(host)?,
+        sandbox_port: port(sandbox)?,
+        udp,
+    })
+}
+
+/// Splits off a leading host address: `[::1]:80:80`, `127.0.0.1:80:80`, or none in `80:80`.
+fn split_host_ip(addr: &str) -> std::result::Result<(Option<IpAddr>, &str), String> {
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (ip, ports) = rest
+            .split_once("]:")
+            .ok_or("an IPv6 address needs the form [ADDR]:HOST_PORT:SANDBOX_PORT")?;
+        let ip = ip
+            .parse()
+            .map_err(|_| format!("{ip:?} is not an address"))?;
+        return Ok((Some(ip), ports));
+    }
+    match addr.matches(':').count() {
+        1 => Ok((None, addr)),
+        2 => {
+            let (ip, ports) = addr.split_once(':').expect("two colons");
+            let ip = ip
+                .parse()
+                .map_err(|_| format!("{ip:?} is not an address"))?;
+            Ok((Some(ip), ports))
+        }
+        _ => Err("expected [HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]".into()),
+    }
+}
+
+impl Publish {
+    /// pasta's spelling: `[ADDR/]PORT:TARGET`.
+    fn pasta_spec(&self) -> String {
+        let ip = self.host_ip.map(|ip| format!("{ip}/")).unwrap_or_default();
+        format!("{ip}{}:{}", self.host_port, self.sandbox_port)
+    }
+}
+
+/// The pasta binary on PATH, or the error that says how to get it.
+pub fn find() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("pasta"))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| {
+            anyhow!(Failure::setup(
+                "--net pasta: `pasta` is not installed (it is in the `passt` package: \
+apt install passt, dnf install passt)"
+            ))
+        })
+}
+
+/// pasta creates a tap device in the sandbox's namespace through /dev/net/tun, opened with
+/// the caller's own permissions.
+pub fn check_tun() -> Result<()> {
+    let rw = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK;
+    nix::unistd::access("/dev/net/tun", rw).map_err(|e| {
+        anyhow!(Failure::setup(format!(
+            "--net pasta: /dev/net/tun is not usable by this user ({}); pasta needs it \
+(distributions make it mode 0666; as root: chmod 0666 /dev/net/tun)",
+            e.desc()
+        )))
+    })
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    path.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
+/// pasta's arguments, except the target namespaces (known only once the child exists).
+fn arguments(publish: &[Publish], ready_fd: i32) -> Vec<String> {
+    let mut args: Vec<String> = ["--config-net", "--quiet", "--foreground"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--pid".into(), format!("/proc/self/fd/{ready_fd}")]);
+    // Only the ports asked for: pasta's defaults would forward every port the sandbox binds to
+    // the host (-t auto) and the host's loopback ports into the sandbox (-T auto).
+    for (udp, flag) in [(false, "-t"), (true, "-u")] {
+        let specs: Vec<String> = publish
+            .iter()
+            .filter(|p| p.udp == udp)
+            .map(Publish::pasta_spec)
+            .collect();
+        if specs.is_empty() {
+            args.extend([flag.into(), "none".into()]);
+        }
+        for spec in specs {
+            args.extend([flag.into(), spec]);
+        }
+    }
+    args.extend(["-T", "none", "-U", "none"].map(String::from));
+    args
+}
+
+/// The starter, forked before the launcher enters the new user namespace.
+pub struct Starter {
+    pid: Pid,
+    pid_w: OwnedFd,
+    ready_r: OwnedFd,
+}
+
+/// A running pasta; stopped when dropped.
+pub struct Running {
+    pid: Pid,
+}
+
+impl Starter {
+    /// Forks the starter. It waits for the sandbox's pid, then execs pasta.
+    pub fn fork(publish: &[String]) -> Result<Starter> {
+        let program =
+            CString::new(find()?.into_os_string().into_encoded_bytes()).context("pasta path")?;
+        check_tun()?;
+        let publish: Vec<Publish> = publish
+            .iter()
+            .map(|s| parse_publish(s))
+            .collect::<Result<_>>()?;
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        let (pid_r, pid_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
+        let (ready_r, ready_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
+        let base = arguments(&publish, ready_w.as_raw_fd());
+        // SAFETY: the launcher is single-threaded here, so the child may do anything.
+        match unsafe { nix::unistd::fork() }.context("forking the pasta starter")? {
+            nix::unistd::ForkResult::Child => {
+                drop((pid_w, ready_r));
+                starter_main(&program, base, pid_r, ready_w)
+            }
+            nix::unistd::ForkResult::Parent { child } => Ok(Starter {
+                pid: child,
+                pid_w,
+                ready_r,
+            }),
+        }
+    }
+
+    /// Points pasta at the sandbox `child` and waits until its network is configured.
+    pub fn start(self, child: Pid) -> Result<Running> {
+        let running = Running { pid: self.pid };
+        let mut pid_w = std::fs::File::from(self.pid_w);
+        pid_w
+            .write_all(&child.as_raw().to_ne_bytes())
+            .context("starting pasta")?;
+        drop(pid_w);
+        if !pid_line_arrives(self.ready_r) {
+            let status = waitpid(running.pid, None);
+            std::mem::forget(running);
+            bail!("--net pasta: pasta could not set up the sandbox's network ({status:?})");
+        }
+        Ok(running)
+    }
+}
+
+/// pasta keeps its pid file open, so readiness is the first line, not EOF; EOF first means
+/// pasta exited without configuring anything.
+fn pid_line_arrives(ready: OwnedFd) -> bool {
+    let mut file = std::fs::File::from(ready);
+    let mut byte = [0u8; 1];
+    let mut digits = 0;
+    while let Ok(1) = file.read(&mut byte) {
+        if byte[0] == b'\n' {
+            return digits > 0;
+        }
+        digits += 1;
+    }
+    digits > 0
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = kill(self.pid, Signal::SIGTERM);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// The starter's life: die with the launcher, read the sandbox pid, exec pasta.
+fn starter_main(program: &CString, mut args: Vec<String>, pid_r: OwnedFd, ready_w: OwnedFd) -> ! {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let mut bytes = [0u8; 4];
+    if std::fs::File::from(pid_r).read_exact(&mut bytes).is_err() {
+        // The launcher gave up before the sandbox existed.
+        // SAFETY: _exit from a forked child runs none of the parent's exit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    let pid = i32::from_ne_bytes(bytes);
+    args.extend([
+        "--netns".into(),
+        format!("/proc/{pid}/ns/net"),
+        "--userns".into(),
+        format!("/proc/{pid}/ns/user"),
+    ]);
+    // pasta writes its pid here once the namespace is configured: it must survive exec.
+    // SAFETY: fcntl on a descriptor this process owns; no memory is passed.
+    unsafe { libc::fcntl(ready_w.as_raw_fd(), libc::F_SETFD, 0) };
+    // Rust's runtime ignores SIGPIPE; pasta refuses to start when it finds it ignored already.
+    // SAFETY: SIG_DFL installs no handler code.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+    let mut argv: Vec<CString> = vec![CString::new("pasta").expect("no NUL")];
+    argv.extend(args.into_iter().filter_map(|a| CString::new(a).ok()));
+    let _ = nix::unistd::execv(program, &argv);
+    eprintln!("stockade: --net pasta: cannot execute pasta");
+    // SAFETY: as above.
+    unsafe { libc::_exit(127) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs() {
+        let p = parse_publish("8080:80").unwrap();
+        assert_eq!(
+            (p.host_ip, p.host_port, p.sandbox_port, p.udp),
+            (None, 8080, 80, false)
+        );
+        let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
+        assert!(p.udp);
+        assert_eq!(p.pasta_spec(), "127.0.0.1/8080:80");
+        let p = parse_publish("[::1]:53:5353/udp").unwrap();
+        assert_eq!(p.host_ip, Some("::1".parse().unwrap()));
+        for bad in [
+            "80",
+            "a:80",
+            "1:2:3:4",
+            "0:80",
+            "80:80/sctp",
+            "x.y:1:2",
+            "[::1:1:2",
+        ] {
+            let err = parse_publish(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--publish "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_published_ports_are_forwarded() {
+        let args = arguments(&[parse_publish("127.0.0.1:8080:80").unwrap()], 9).join(" ");
+        assert!(args.contains("-t 127.0.0.1/8080:80"), "{args}");
+        assert!(args.contains("-u none"), "{args}");
+        assert!(args.contains("-T none -U none"), "{args}");
+        assert!(args.contains("--pid /proc/self/fd/9"), "{args}");
+    }
+}

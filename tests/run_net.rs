@@ -1,0 +1,221 @@
+//! Networking: `--net pasta` with `--publish`, the host's loopback through pasta's gateway
+//! mapping, and `--net none` reaching neither. Only loopback on the host and addresses inside
+//! the sandbox's own namespace are ever contacted.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+/// Why pasta tests cannot run here, if they cannot.
+fn pasta_unusable() -> Option<String> {
+    if !have("pasta") {
+        return Some("pasta is not installed (apt install passt)".into());
+    }
+    if !have("python3") {
+        return Some("python3 is not installed (used as server and client)".into());
+    }
+    let c = std::ffi::CString::new("/dev/net/tun").unwrap();
+    // SAFETY: access(2) with a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } != 0 {
+        return Some(
+            "/dev/net/tun is not read-write for this user (pasta needs it; distributions \
+             make it 0666, this machine has it 0600)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// A port that was free on the host's loopback a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server on the host's 127.0.0.1 that greets one client. Returns its port.
+fn host_server(greeting: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.write_all(greeting.as_bytes());
+        }
+    });
+    port
+}
+
+/// Python inside the sandbox: connect to HOST:PORT, print what arrives or the error's name.
+const CLIENT: &str = r#"
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+if host == "gateway":
+    host = None
+    for line in open("/proc/net/route").read().splitlines()[1:]:
+        f = line.split()
+        if f[1] == "00000000":
+            host = socket.inet_ntoa(bytes.fromhex(f[2])[::-1])
+    if host is None:
+        print("no-route"); sys.exit(0)
+try:
+    s = socket.create_connection((host, port), timeout=3)
+    print(s.recv(100).decode().strip())
+except OSError as e:
+    print(type(e).__name__)
+"#;
+
+/// Python inside the sandbox: listen on ADDR:PORT, say "ready", greet one client.
+const SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print("ready", flush=True)
+s.settimeout(5)
+try:
+    c, _ = s.accept()
+    c.sendall(b"hello from inside\n")
+    c.close()
+except OSError:
+    pass
+"#;
+
+fn client_inside(net: &str, host: &str, port: u16) -> std::process::Output {
+    let port = port.to_string();
+    stockade([
+        "run", "--net", net, "--", "python3", "-c", CLIENT, host, &port,
+    ])
+    .output()
+    .unwrap()
+}
+
+/// The host's default gateway, as the test sees it (pasta copies it into the sandbox).
+fn host_gateway() -> Option<String> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    routes.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(1) != Some(&"00000000") {
+            return None;
+        }
+        let raw = u32::from_str_radix(f.get(2)?, 16).ok()?;
+        Some(std::net::Ipv4Addr::from(raw.to_le_bytes()).to_string())
+    })
+}
+
+/// Starts a server in a sandbox and waits until it listens. Returns the running stockade.
+fn server_inside(extra: &[&str], addr: &str, port: u16) -> std::process::Child {
+    let port = port.to_string();
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "python3", "-c", SERVER, addr, &port]);
+    let mut child = stockade(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim() != "ready" {
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        panic!("server inside did not start: {line:?} {err}");
+    }
+    child
+}
+
+fn greet_from_host(port: u16) -> Result<String, std::io::Error> {
+    let mut conn = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(3),
+    )?;
+    conn.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut got = String::new();
+    conn.read_to_string(&mut got)?;
+    Ok(got)
+}
+
+#[test]
+fn published_port_reaches_a_server_inside() {
+    if let Some(why) = pasta_unusable() {
+        skip(&why);
+        return;
+    }
+    let host_port = free_port();
+    let publish = format!("127.0.0.1:{host_port}:8080");
+    let mut child = server_inside(&["--net", "pasta", "--publish", &publish], "0.0.0.0", 8080);
+    let got = greet_from_host(host_port);
+    let status = child.wait().unwrap();
+    assert_eq!(got.unwrap(), "hello from inside\n");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn host_loopback_is_reached_through_the_pasta_gateway() {
+    if let Some(why) = pasta_unusable() {
+        skip(&why);
+        return;
+    }
+    let port = host_server("hello from host\n");
+    let out = client_inside("pasta", "gateway", port);
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "hello from host\n", "{}", stderr(&out));
+}
+
+#[test]
+fn net_none_reaches_neither_the_host_nor_is_reached() {
+    if !have("python3") {
+        skip("python3 is not installed (used as server and client)");
+        return;
+    }
+    // The host's loopback server is not the sandbox's loopback...
+    let port = host_server("hello from host\n");
+    let out = client_inside("none", "127.0.0.1", port);
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "ConnectionRefusedError\n");
+    // ...the gateway pasta would map is not routed at all...
+    if let Some(gw) = host_gateway() {
+        let out = client_inside("none", &gw, port);
+        assert_status(&out, 0);
+        let got = stdout(&out);
+        assert!(got == "OSError\n" || got.ends_with("Error\n"), "{got}");
+        assert_ne!(got, "hello from host\n");
+    }
+    // ...and a server inside is not on the host's loopback.
+    let port = free_port();
+    let mut child = server_inside(&["--net", "none"], "127.0.0.1", port);
+    let got = greet_from_host(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(got.is_err(), "reached the sandbox from the host: {got:?}");
+}
+
+#[test]
+fn pasta_errors_are_setup_errors() {
+    let out = run_sh(&["--publish", "8080:80"], "true");
+    assert_status(&out, 125);
+    assert!(stderr(&out).contains("--publish needs --net pasta"));
+    let out = run_sh(&["--net", "pasta", "--publish", "80"], "true");
+    assert_status(&out, 125);
+    assert!(stderr(&out).contains("--publish 80"), "{}", stderr(&out));
+    // Without pasta on PATH.
+    let out = stockade(["run", "--net", "pasta", "--", "/bin/true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_status(&out, 125);
+    assert!(
+        stderr(&out).contains("`pasta` is not installed"),
+        "{}",
+        stderr(&out)
+    );
+}
