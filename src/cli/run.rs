@@ -195,6 +195,22 @@ pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
 
 /// The plan for a `stockade run` command line: the profile's, then the flags on top.
 pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
+    let vars = crate::profile::vars::Vars::from_caller(args.app.clone());
+    build_plan_from(
+        args,
+        matches,
+        &crate::profile::catalog::HostCatalog::new(),
+        &vars,
+    )
+}
+
+/// [`build_plan`] with the profiles from `catalog` and the variables from `vars`.
+fn build_plan_from(
+    args: &RunArgs,
+    matches: &ArgMatches,
+    catalog: &dyn crate::profile::catalog::Catalog,
+    vars: &crate::profile::vars::Vars,
+) -> Result<Plan> {
     if args.command.is_empty() {
         bail!(Failure::setup("run: missing command (give it after --)"));
     }
@@ -207,8 +223,7 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
         // Without a filter the profile's syscall names need not be resolved.
         seccomp_off: args.seccomp.as_deref() == Some("off"),
     };
-    let vars = crate::profile::vars::Vars::from_caller(args.app.clone());
-    let mut plan = crate::profile::plan_for_with(profile, &opts, &vars)?;
+    let mut plan = crate::profile::plan_from_catalog(catalog, profile, &opts, vars)?;
     plan.fs.extend(ordered_fs_ops(matches)?);
     apply_identity(args, &mut plan);
     apply_environment(args, matches, &mut plan)?;
@@ -227,14 +242,32 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
 
 /// Parses a full `stockade run ...` argument vector into a plan (tests and fuzzing).
 pub fn plan_from_argv(argv: &[OsString]) -> Result<Plan> {
+    let (args, run) = parse_run_argv(argv)?;
+    build_plan(&args, &run)
+}
+
+fn parse_run_argv(argv: &[OsString]) -> Result<(RunArgs, ArgMatches)> {
     let matches = super::command()
         .try_get_matches_from(argv)
         .map_err(|e| Failure::setup(e.to_string().lines().next().unwrap_or("").to_string()))?;
     let run = matches
         .subcommand_matches("run")
-        .context("not a run command line")?;
-    let args = <RunArgs as clap::FromArgMatches>::from_arg_matches(run)?;
-    build_plan(&args, run)
+        .context("not a run command line")?
+        .clone();
+    let args = <RunArgs as clap::FromArgMatches>::from_arg_matches(&run)?;
+    Ok((args, run))
+}
+
+/// [`plan_from_argv`] with the profiles from `catalog` and the variables from `vars`: with an
+/// in-memory catalog and fixed variables it reads nothing from the disk or the environment
+/// (the fuzz target uses this; `--keep-fd` still checks the descriptor in this process).
+pub fn plan_from_argv_with(
+    argv: &[OsString],
+    catalog: &dyn crate::profile::catalog::Catalog,
+    vars: &crate::profile::vars::Vars,
+) -> Result<Plan> {
+    let (args, run) = parse_run_argv(argv)?;
+    build_plan_from(&args, &run, catalog, vars)
 }
 
 /// The filesystem flags as they were given, in command-line order.

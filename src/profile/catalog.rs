@@ -114,24 +114,54 @@ fn user_profile_dir() -> Option<PathBuf> {
     Some(config.join("stockade/profiles"))
 }
 
-/// Reads a file, or `None` when it is not there.
+/// The largest profile file read; the built-in ones are a few kilobytes.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Reads a file, or `None` when it is not there. Only regular files of at most
+/// [`MAX_PROFILE_BYTES`] are read: `--profile /dev/zero` would otherwise read until memory runs
+/// out, and a FIFO would block the launch forever (it is opened without blocking, then refused).
 fn read_if_present(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |why: String| anyhow!(Failure::setup(format!("{}: {why}", path.display())));
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
             ) =>
         {
-            Ok(None)
+            return Ok(None)
         }
-        Err(e) => Err(anyhow!(Failure::setup(format!(
-            "{}: {}",
-            path.display(),
-            crate::sandbox::mounts::io_message(&e)
-        )))),
+        Err(e) => return Err(fail(crate::sandbox::mounts::io_message(&e))),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(crate::sandbox::mounts::io_message(&e)))?;
+    if meta.is_dir() {
+        return Err(fail("Is a directory".into()));
     }
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PROFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(crate::sandbox::mounts::io_message(&e)))?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(fail(format!(
+            "larger than {} KiB: not a profile",
+            MAX_PROFILE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| fail("stream did not contain valid UTF-8".into()))
 }
 
 /// A profile name is a file name: no slashes (those make it a path), nothing hidden.

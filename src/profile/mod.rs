@@ -39,8 +39,18 @@ pub fn plan_for(name: &str, verbose: bool) -> Result<Plan> {
 
 /// Like [`plan_for`], with every option (`--seccomp off`, `--app`).
 pub fn plan_for_with(name: &str, opts: &Options, vars: &Vars) -> Result<Plan> {
-    let catalog = HostCatalog::new();
-    let merged = merged_profile(&catalog, name, !opts.seccomp_off)?.1;
+    plan_from_catalog(&HostCatalog::new(), name, opts, vars)
+}
+
+/// Like [`plan_for_with`], with the profiles taken from `catalog`: with an in-memory one,
+/// nothing is read from the disk (the fuzz targets use this).
+pub fn plan_from_catalog(
+    catalog: &dyn Catalog,
+    name: &str,
+    opts: &Options,
+    vars: &Vars,
+) -> Result<Plan> {
+    let merged = merged_profile(catalog, name, !opts.seccomp_off)?.1;
     build::to_plan(&merged, vars, opts)
 }
 

@@ -1,0 +1,145 @@
+//! Escape suite, the terminal (issue 8): TIOCSTI (CVE-2017-5226), its high-bit variant
+//! (CVE-2019-10063) and TIOCLINUX, from a sandbox whose stdin is a pty that is the caller's
+//! controlling terminal. The verdict is what the terminal's master side received.
+//! The attacker is tests/attackers/tty.py.
+
+mod common;
+mod escape_common;
+
+use common::*;
+use escape_common::*;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// Runs `cmd` with a new pty as its controlling terminal on stdin; returns the output and
+/// whether `byte` was pushed into the terminal's input (it shows up on the master side).
+fn on_a_terminal(mut cmd: Command, byte: u8) -> (Output, bool) {
+    let master =
+        nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let slave_name = nix::pty::ptsname_r(&master).unwrap();
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_name)
+        .unwrap()
+        .into();
+    let slave_fd = slave.as_raw_fd();
+    // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::dup2(slave_fd, 0);
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::inherit());
+    let out = finish(cmd, Duration::from_secs(60));
+    drop(slave);
+    let master_fd = master.as_raw_fd();
+    // SAFETY: O_NONBLOCK on our own descriptor.
+    unsafe { libc::fcntl(master_fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    // SAFETY: dup of our own descriptor, owned by the File below.
+    let mut file = unsafe { std::fs::File::from_raw_fd(libc::dup(master_fd)) };
+    let mut echoed = Vec::new();
+    let _ = file.read_to_end(&mut echoed);
+    (out, echoed.contains(&byte))
+}
+
+fn legacy_tiocsti_disabled() -> bool {
+    std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|s| s.trim() == "0")
+}
+
+fn host_attack(byte: &str) -> Command {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args(["-c", TTY_ATTACKER, byte]);
+    cmd
+}
+
+/// The errno name the attacker reported for one ioctl, or `ok`.
+fn result_of(out: &Output, name: &str) -> String {
+    values(out, "IOCTL")
+        .into_iter()
+        .find_map(|v| v.strip_prefix(&format!("{name} ")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no result for {name}:\n{}", stdout(out)))
+}
+
+#[test]
+fn tiocsti_cannot_reach_the_callers_terminal() {
+    if legacy_tiocsti_disabled() {
+        return skip("dev.tty.legacy_tiocsti=0: the kernel refuses TIOCSTI to everyone here");
+    }
+    // Control: on the host, on its own controlling terminal, the attacker does inject.
+    let (out, injected) = on_a_terminal(host_attack("Q"), b'Q');
+    assert_finished(&out, "control");
+    assert!(injected, "control: no injection seen:\n{}", stdout(&out));
+    assert_eq!(result_of(&out, "tiocsti"), "ok");
+    assert_eq!(
+        result_of(&out, "tiocsti-high-bit"),
+        "ok",
+        "the kernel uses the low 32 bits"
+    );
+
+    for_each_profile(|profile| {
+        // The default sandbox: a new session, so the pty is no longer the controlling terminal.
+        let (out, injected) = on_a_terminal(attack_cmd(profile, &[], TTY_ATTACKER, &["Q"]), b'Q');
+        assert_finished(&out, profile);
+        assert!(!injected, "{profile}: injected into the caller's terminal");
+        for name in ["tiocsti", "tiocsti-high-bit", "tiocsti-high-bits"] {
+            assert_ne!(result_of(&out, name), "ok", "{profile}: {name}");
+        }
+    });
+}
+
+#[test]
+fn with_the_session_kept_seccomp_alone_stops_tiocsti_and_tioclinux() {
+    if legacy_tiocsti_disabled() {
+        return skip("dev.tty.legacy_tiocsti=0: the kernel refuses TIOCSTI to everyone here");
+    }
+    // Control: --keep-session without the filter: the injection works through the sandbox.
+    let mut flags = vec!["--keep-session"];
+    flags.extend(FILTERS_OFF);
+    let (out, injected) = on_a_terminal(attack_cmd("default", &flags, TTY_ATTACKER, &["Q"]), b'Q');
+    assert_finished(&out, "control");
+    assert!(
+        injected,
+        "control: --keep-session --seccomp off should let TIOCSTI through:\n{}",
+        stdout(&out)
+    );
+
+    for_each_profile(|profile| {
+        let (out, injected) = on_a_terminal(
+            attack_cmd(profile, &["--keep-session"], TTY_ATTACKER, &["Q"]),
+            b'Q',
+        );
+        assert_finished(&out, profile);
+        assert!(
+            !injected,
+            "{profile}: --keep-session: TIOCSTI reached the caller's terminal (the seccomp \
+             filter must deny it):\n{}",
+            stdout(&out)
+        );
+        // Denied by the filter, not by the tty layer: EPERM for every variant.
+        for name in [
+            "tiocsti",
+            "tiocsti-high-bit",
+            "tiocsti-high-bits",
+            "tioclinux-setsel",
+            "tioclinux-pastesel",
+            "tioclinux-high-bit",
+        ] {
+            assert_eq!(
+                result_of(&out, name),
+                "1 EPERM",
+                "{profile}: {name} must be refused by the seccomp filter"
+            );
+        }
+    });
+}
