@@ -151,7 +151,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let launcher = pidfd_of_self();
     let signal_mask = init::block_signals()?;
     let gate = handoff::Gate::new(plan)?;
-    let prepared = Prepared {
+    let mut prepared = Prepared {
         exec,
         filters,
         fd_filters,
@@ -166,7 +166,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let pid = namespaces::fork_into(&plan.namespaces)?;
     if pid == 0 {
         drop(report_r);
-        let Err(err) = sandbox_child(plan, &prepared, &report_w, &mut timer);
+        let Err(err) = sandbox_child(plan, &mut prepared, &report_w, &mut timer);
         report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
@@ -381,13 +381,15 @@ fn read_report(report: OwnedFd) -> Option<(i32, String)> {
 /// `as_pid_1`). Returns only with the error that stopped setup.
 fn sandbox_child(
     plan: &Plan,
-    prep: &Prepared,
+    prep: &mut Prepared,
     report: &OwnedFd,
     timer: &mut Timer,
 ) -> Result<Infallible> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context("setting the parent-death signal")?;
-    if prep.launcher.as_ref().is_some_and(launcher_is_gone) {
+    // Needed for this one check only: closed at once, so that nothing in the sandbox (which
+    // may ptrace a dumpable PID 1 in bwrap mode) can use it to signal the launcher.
+    if prep.launcher.take().as_ref().is_some_and(launcher_is_gone) {
         return Err(anyhow!("stockade exited during setup"));
     }
     // The status fds first: a caller reading --info-fd to EOF must not wait on our copy
