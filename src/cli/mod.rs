@@ -89,6 +89,11 @@ pub fn command() -> clap::Command {
 }
 
 /// Parses `argv` and runs what it asks. Returns the process exit status.
+/// The bound bubblewrap sets on its command line, kept for `stockade` too: no real use comes
+/// near it, and a runaway generated command line gets one clear error instead of thousands of
+/// mounts.
+const MAX_ARGS: usize = 9000;
+
 pub fn main(argv: Vec<OsString>) -> i32 {
     crate::sandbox::mark_process_start();
     // bubblewrap's contract: invoked as `bwrap` (a symlink to stockade), or `stockade bwrap`,
@@ -100,6 +105,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         let mut rest = argv;
         rest.remove(0);
         return bwrap::main(rest);
+    }
+    if argv.len() > MAX_ARGS + 1 {
+        eprintln!(
+            "stockade: too many arguments: {} (at most {MAX_ARGS})",
+            argv.len() - 1
+        );
+        return EXIT_SETUP;
     }
     let matches = match command().try_get_matches_from(&argv) {
         Ok(m) => m,

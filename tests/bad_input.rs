@@ -1,0 +1,230 @@
+//! Every class of bad input, in one table: the exact one-line message, the status (125, or
+//! bubblewrap's 1 in bwrap mode), and a host-side check that nothing was created. Each
+//! stockade row also asks for `--bind WATCH /w --dir /w/created`, so a launch that went ahead
+//! despite the error would leave a directory on the host.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+
+struct Case {
+    what: &'static str,
+    args: Vec<String>,
+    status: i32,
+    message: String,
+}
+
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn write_profile(dir: &TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
+    let w = watch.str();
+    let malformed = write_profile(
+        profiles,
+        "malformed.toml",
+        "description = \"x\"\nhostname = \n",
+    );
+    let unknown = write_profile(
+        profiles,
+        "unknown.toml",
+        "description = \"x\"\nnett = \"none\"\n",
+    );
+    let badsys = write_profile(
+        profiles,
+        "badsys.toml",
+        "extends = \"default\"\n[seccomp]\nallow = [\"@system-service\", \"frobnicate\"]\n",
+    );
+    let unreadable = write_profile(profiles, "unreadable.toml", "description = \"x\"\n");
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let missing = format!("{}/missing", profiles.str());
+    let guard = |mut head: Vec<String>| {
+        head.extend(strings(&[
+            "--bind",
+            w,
+            "/w",
+            "--dir",
+            "/w/created",
+            "--",
+            "true",
+        ]));
+        let mut args = strings(&["run"]);
+        args.append(&mut head);
+        args
+    };
+    let many: Vec<String> = (0..9001).map(|i| format!("--dir=/d{i}")).collect();
+    let mut too_many = strings(&["run"]);
+    too_many.extend(many.iter().cloned());
+    too_many.extend(strings(&["--", "true"]));
+    let mut bwrap_too_many = strings(&["bwrap"]);
+    for i in 0..4501 {
+        bwrap_too_many.extend([String::from("--dir"), format!("/d{i}")]);
+    }
+    bwrap_too_many.push("true".into());
+    vec![
+        Case {
+            what: "malformed TOML",
+            args: guard(strings(&["--profile", &malformed])),
+            status: 125,
+            message: format!("stockade: {malformed}:2:12: invalid string expected `\"`, `'`"),
+        },
+        Case {
+            what: "unknown key",
+            args: guard(strings(&["--profile", &unknown])),
+            status: 125,
+            message: format!(
+                "stockade: {unknown}:2:1: nett: unknown field `nett`, expected one of \
+                 `description`, `extends`, `hostname`, `uid`, `gid`, `net`, `new_session`, \
+                 `die_with_parent`, `fallback`, `chdir`, `fs_remove`, `namespaces`, `fs`, \
+                 `env`, `limits`, `seccomp`, `landlock`, `sockets`, `dbus`"
+            ),
+        },
+        Case {
+            what: "unknown syscall",
+            args: guard(strings(&["--profile", &badsys])),
+            status: 125,
+            message: format!(
+                "stockade: {badsys}:3:29: seccomp.allow[1]: unknown syscall 'frobnicate'"
+            ),
+        },
+        Case {
+            what: "unreadable profile",
+            args: guard(strings(&["--profile", &unreadable])),
+            status: 125,
+            message: format!("stockade: {unreadable}: Permission denied"),
+        },
+        Case {
+            what: "missing bind source",
+            args: guard(strings(&["--ro-bind", &missing, "/x"])),
+            status: 125,
+            message: format!(
+                "stockade: ro-bind {missing} -> /x: {missing}: No such file or directory"
+            ),
+        },
+        Case {
+            what: "destination outside the root",
+            args: guard(strings(&["--tmpfs", "/w/../../../escape"])),
+            status: 125,
+            message: "stockade: destination /w/../../../escape contains '..', which would \
+                      leave the new root"
+                .into(),
+        },
+        Case {
+            what: "uid that cannot be mapped",
+            args: guard(strings(&["--uid", "4294967295"])),
+            status: 125,
+            message: "stockade: --uid 4294967295: cannot be mapped (reserved id)".into(),
+        },
+        Case {
+            what: "fd that is not open",
+            args: guard(strings(&["--keep-fd", "77"])),
+            status: 125,
+            message: "stockade: --keep-fd 77: not an open file descriptor".into(),
+        },
+        Case {
+            what: "more than 9000 arguments",
+            args: too_many,
+            status: 125,
+            message: "stockade: too many arguments: 9004 (at most 9000)".into(),
+        },
+        Case {
+            what: "bwrap option missing its value",
+            args: strings(&["bwrap", "--bind", w]),
+            status: 1,
+            message: "bwrap: --bind takes two arguments".into(),
+        },
+        Case {
+            what: "bwrap fd that is not open",
+            args: strings(&[
+                "bwrap",
+                "--bind",
+                w,
+                "/w",
+                "--dir",
+                "/w/created",
+                "--seccomp",
+                "77",
+                "true",
+            ]),
+            status: 1,
+            message: "bwrap: Can't read seccomp data: Bad file descriptor".into(),
+        },
+        Case {
+            what: "bwrap: more than 9000 arguments",
+            args: bwrap_too_many,
+            status: 1,
+            message: "bwrap: Exceeded maximum number of arguments 9000".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_class_of_bad_input_is_one_exact_line_and_leaves_nothing() {
+    let profiles = TempDir::new("bad-profiles");
+    let watch = TempDir::new("bad-watch");
+    let before = listing(watch.path());
+    let mut failures = Vec::new();
+    for case in cases(&profiles, &watch) {
+        let out = stockade(&case.args).output().unwrap();
+        let err = stderr(&out);
+        if out.status.code() != Some(case.status) || err != format!("{}\n", case.message) {
+            failures.push(format!(
+                "{}: status {:?} (want {}), stderr {err:?} (want {:?})",
+                case.what,
+                out.status.code(),
+                case.status,
+                case.message
+            ));
+        }
+        if listing(watch.path()) != before {
+            failures.push(format!(
+                "{}: created {:?} on the host",
+                case.what,
+                listing(watch.path())
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// In bwrap mode the statuses are bubblewrap's: checked against Debian's bwrap where it is
+/// installed.
+#[test]
+fn bwrap_mode_bad_input_statuses_match_bubblewrap() {
+    if !have("bwrap") {
+        return skip("bubblewrap is not installed: no reference to compare with");
+    }
+    let watch = TempDir::new("bad-bwrap");
+    for args in [
+        strings(&["--bind", watch.str()]),
+        strings(&["--bind", watch.str(), "/w", "--seccomp", "77", "true"]),
+        strings(&["--frobnicate", "true"]),
+    ] {
+        let reference = std::process::Command::new("bwrap")
+            .args(&args)
+            .output()
+            .unwrap();
+        let mut ours_args = strings(&["bwrap"]);
+        ours_args.extend(args.iter().cloned());
+        let ours = stockade(&ours_args).output().unwrap();
+        assert_eq!(ours.status.code(), reference.status.code(), "{args:?}");
+        assert!(stderr(&ours).starts_with("bwrap: "), "{}", stderr(&ours));
+    }
+}
