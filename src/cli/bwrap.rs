@@ -167,7 +167,7 @@ pub fn parse_with(
 
 /// [`parse_with`] reading `--args` fds from this process.
 pub fn parse(args: &[OsString]) -> Result<Parsed, BwrapError> {
-    parse_with(args, &mut read_fd_to_end)
+    parse_with(args, &mut crate::sandbox::process::consume_fd)
 }
 
 enum Step {
@@ -701,21 +701,6 @@ fn split_nul(data: &[u8]) -> Vec<OsString> {
         words.pop();
     }
     words
-}
-
-/// Reads an inherited descriptor to its end and closes it, as bubblewrap does with `--args`.
-pub fn read_fd_to_end(fd: i32) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::fd::FromRawFd;
-    // SAFETY: F_GETFD only checks that the number is an open descriptor before we own it.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the caller handed this descriptor to bwrap for it to consume and close.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
-    Ok(data)
 }
 
 fn os_message(e: &std::io::Error) -> String {

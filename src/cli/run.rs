@@ -490,7 +490,7 @@ fn apply_dbus(args: &RunArgs, plan: &mut Plan) {
 
 fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     for &fd in &args.keep_fd {
-        if fd < 0 || !fd_is_open(fd) {
+        if fd < 0 || !crate::sandbox::process::fd_is_open(fd) {
             bail!(Failure::setup(format!(
                 "--keep-fd {fd}: not an open file descriptor"
             )));
@@ -504,7 +504,7 @@ fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
         plan.process.die_with_parent = false;
     }
     if let Some(fd) = args.json_status_fd {
-        if fd < 0 || !fd_is_open(fd) {
+        if fd < 0 || !crate::sandbox::process::fd_is_open(fd) {
             bail!(Failure::setup(format!(
                 "--json-status-fd {fd}: not an open file descriptor"
             )));
@@ -579,9 +579,4 @@ pub fn ensure_app_dir(name: &str) -> Result<PathBuf> {
         }
     }
     Ok(dir)
-}
-
-pub fn fd_is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor table; no memory is passed.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }

@@ -365,9 +365,10 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
                 wants_dev = true;
                 Source::None
             }
-            FsOp::Data { fd, .. } => {
-                Source::Data(read_shared_fd(*fd).with_context(|| format!("{op}: reading fd {fd}"))?)
-            }
+            FsOp::Data { fd, .. } => Source::Data(
+                super::process::consume_fd(*fd)
+                    .with_context(|| format!("{op}: reading fd {fd}"))?,
+            ),
             FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
             // A procfs belongs to a pid namespace: sharing the host's, bind the host's /proc.
             FsOp::Proc { .. } if !plan.namespaces.pid && plan.userns.pidns_fd.is_none() => {
@@ -396,21 +397,6 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         None
     };
     Ok(HostSources { per_op, dev_nodes })
-}
-
-/// Reads a caller's descriptor to its end and closes it, as bubblewrap does: naming the same
-/// fd in two operations fails at the second.
-fn read_shared_fd(fd: i32) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    // SAFETY: F_GETFD only checks that the number is open before we take it over.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the caller handed this descriptor over to be consumed; dropping closes it.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
-    Ok(data)
 }
 
 /// Stops mount events from travelling between the host and the sandbox (in either direction)

@@ -178,3 +178,25 @@ pub fn with_pwd(spec: &ExecSpec, pwd: Option<&Path>) -> ExecSpec {
     }
     spec
 }
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor table; no memory is passed.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Reads a descriptor the caller handed over (bwrap's `--args`, `--file`, `--bind-data`) to its
+/// end, and closes it, as bubblewrap does.
+pub fn consume_fd(fd: i32) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    if !fd_is_open(fd) {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open, and the caller handed it over to be consumed: the File
+    // becomes its only owner and closes it when dropped.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(data)
+}
