@@ -25,13 +25,6 @@ impl Failure {
             message: message.into(),
         }
     }
-
-    pub fn with_status(status: i32, message: impl Into<String>) -> Self {
-        Failure {
-            status,
-            message: message.into(),
-        }
-    }
 }
 
 impl fmt::Display for Failure {

@@ -140,15 +140,10 @@ impl End {
 }
 
 /// PID 1's loop: reap every child, forward signals to the command, and when the command
-/// ends, kill whatever it left behind and return its status. `own_pid_namespace` is false for
-/// bwrap's reaper outside a new pid namespace (kept for --lock-file/--sync-fd): kill(-1) would
-/// then reach every process of the user, so leftovers are left alone, as bubblewrap does.
-pub fn reap_until_exit(command: Pid, own_pid_namespace: bool) -> i32 {
-    reap_until_end(command, own_pid_namespace).code
-}
-
-/// Like [`reap_until_exit`], with the signal that ended the command. The launcher's timeout
-/// SIGTERM goes to every process of the sandbox, not only the command.
+/// ends, kill whatever it left behind and return how it ended. `own_pid_namespace` is false
+/// for bwrap's reaper outside a new pid namespace (kept for --lock-file/--sync-fd): kill(-1)
+/// would then reach every process of the user, so leftovers are left alone, as bubblewrap does.
+/// The launcher's timeout SIGTERM goes to every process of the sandbox, not only the command.
 pub fn reap_until_end(command: Pid, own_pid_namespace: bool) -> End {
     let set = watched();
     loop {

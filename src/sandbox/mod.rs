@@ -174,9 +174,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     let network = match connect(child, cgroup.as_ref(), pasta, go_w) {
         Ok(network) => network,
         Err(err) => {
-            // SAFETY: plain kill(2) to our own child, which has not run the command yet.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            init::supervise(child, None, Duration::ZERO);
+            abandon(child);
             return match read_report(report_r) {
                 Some((_, message)) if message != LAUNCHER_GAVE_UP => {
                     eprintln!("{}: {message}", plan.program_name);
@@ -187,9 +185,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         }
     };
     if let Err(err) = status::announce(plan, pid) {
-        // SAFETY: plain kill(2) to our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        init::supervise(child, None, Duration::ZERO);
+        abandon(child);
         return Err(err);
     }
     prepared.gate.open_after_caller(plan);
@@ -318,6 +314,13 @@ fn setup_status(plan: &Plan) -> i32 {
     } else {
         EXIT_SETUP
     }
+}
+
+/// Ends a sandbox whose command has not started (a later setup step failed) and reaps it.
+fn abandon(child: Pid) {
+    // SAFETY: plain kill(2) to our own child.
+    unsafe { libc::kill(child.as_raw(), libc::SIGKILL) };
+    init::supervise(child, None, Duration::ZERO);
 }
 
 /// The launcher dies with its caller, and the sandbox dies with the launcher (PID 1 has its
