@@ -5,8 +5,8 @@
 mod common;
 mod escape_common;
 
+use common::finish;
 use common::*;
-use escape_common::finish;
 use std::time::{Duration, Instant};
 
 fn run_with_profile(profile: &str) -> (std::process::Output, Duration) {

@@ -8,50 +8,7 @@ mod escape_common;
 
 use common::*;
 use escape_common::*;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-/// Runs `cmd` with a new pty as its controlling terminal on stdin; returns the output and
-/// whether `byte` was pushed into the terminal's input (it shows up on the master side).
-fn on_a_terminal(mut cmd: Command, byte: u8) -> (Output, bool) {
-    let master =
-        nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
-    nix::pty::grantpt(&master).unwrap();
-    nix::pty::unlockpt(&master).unwrap();
-    let slave_name = nix::pty::ptsname_r(&master).unwrap();
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&slave_name)
-        .unwrap()
-        .into();
-    let slave_fd = slave.as_raw_fd();
-    // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::dup2(slave_fd, 0);
-            Ok(())
-        });
-    }
-    cmd.stdin(Stdio::inherit());
-    let out = finish(cmd, Duration::from_secs(60));
-    drop(slave);
-    let master_fd = master.as_raw_fd();
-    // SAFETY: O_NONBLOCK on our own descriptor.
-    unsafe { libc::fcntl(master_fd, libc::F_SETFL, libc::O_NONBLOCK) };
-    // SAFETY: dup of our own descriptor, owned by the File below.
-    let mut file = unsafe { std::fs::File::from_raw_fd(libc::dup(master_fd)) };
-    let mut echoed = Vec::new();
-    let _ = file.read_to_end(&mut echoed);
-    (out, echoed.contains(&byte))
-}
+use std::process::{Command, Output};
 
 fn legacy_tiocsti_disabled() -> bool {
     std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|s| s.trim() == "0")

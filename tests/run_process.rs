@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -275,60 +274,14 @@ fn keep_fd_that_is_not_open_is_a_setup_error() {
 /// Runs stockade on a new pty as its controlling terminal and returns what the sandboxed
 /// python printed for a TIOCSTI attempt, plus whether the byte arrived in the terminal's input.
 fn tiocsti_attempt(extra: &[&str]) -> (String, bool) {
-    let master =
-        nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
-    nix::pty::grantpt(&master).unwrap();
-    nix::pty::unlockpt(&master).unwrap();
-    let slave_name = nix::pty::ptsname_r(&master).unwrap();
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&slave_name)
-        .unwrap()
-        .into();
     let script = "import fcntl, termios\n\
 try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'Z'); print('injected', flush=True)\n\
 except OSError as e:\n    print('refused', e.errno, flush=True)\n";
     let mut args = vec!["run"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", "python3", "-c", script]);
-    let mut cmd = stockade(args);
-    let slave_fd = slave.as_raw_fd();
-    // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Only stdin is the terminal: stdout stays the pipe the test reads.
-            libc::dup2(slave_fd, 0);
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut printed = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .ok();
-    child.wait().unwrap();
-    drop(slave);
-    // Whatever was injected is now readable on the master side as terminal input echo.
-    let master_fd = master.as_raw_fd();
-    // SAFETY: O_NONBLOCK on our own descriptor.
-    unsafe { libc::fcntl(master_fd, libc::F_SETFL, libc::O_NONBLOCK) };
-    // SAFETY: dup of our own descriptor, owned by the File below.
-    let mut file = unsafe { std::fs::File::from_raw_fd(libc::dup(master_fd)) };
-    let mut echoed = Vec::new();
-    let _ = file.read_to_end(&mut echoed);
-    (printed, echoed.contains(&b'Z'))
+    let (out, injected) = on_a_terminal(stockade(args), b'Z');
+    (stdout(&out), injected)
 }
 
 #[test]

@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The stockade binary cargo built for this test run.
 pub fn stockade_bin() -> PathBuf {
@@ -105,4 +109,70 @@ pub fn have(program: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Runs `cmd` with piped output, killing it after `limit`.
+pub fn finish(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the attacker");
+    let pid = child.id() as i32;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            if start.elapsed() > limit {
+                // SAFETY: plain kill(2) of the child this thread's caller started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let out = child.wait_with_output().expect("waiting for the attacker");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    out
+}
+
+/// Runs `cmd` with a new pty as its controlling terminal on stdin; returns the output and
+/// whether `byte` was pushed into the terminal's input (it shows up on the master side).
+pub fn on_a_terminal(mut cmd: Command, byte: u8) -> (Output, bool) {
+    let master =
+        nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let slave_name = nix::pty::ptsname_r(&master).unwrap();
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_name)
+        .unwrap()
+        .into();
+    let slave_fd = slave.as_raw_fd();
+    // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::dup2(slave_fd, 0);
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::inherit());
+    let out = finish(cmd, Duration::from_secs(60));
+    drop(slave);
+    let master_fd = master.as_raw_fd();
+    // SAFETY: O_NONBLOCK on our own descriptor.
+    unsafe { libc::fcntl(master_fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    // SAFETY: dup of our own descriptor, owned by the File below.
+    let mut file = unsafe { std::fs::File::from_raw_fd(libc::dup(master_fd)) };
+    let mut echoed = Vec::new();
+    let _ = file.read_to_end(&mut echoed);
+    (out, echoed.contains(&byte))
 }

@@ -101,7 +101,7 @@ pub fn attack<S: AsRef<OsStr>>(
     args: &[S],
 ) -> Output {
     let cmd = attack_cmd(profile, extra, attacker, args);
-    finish(cmd, Duration::from_secs(60))
+    common::finish(cmd, Duration::from_secs(60))
 }
 
 /// The same attacker run directly on the host, as the same user: the control that shows the
@@ -109,34 +109,7 @@ pub fn attack<S: AsRef<OsStr>>(
 pub fn on_host<S: AsRef<OsStr>>(attacker: &str, args: &[S]) -> Output {
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args(["-c", attacker]).args(args).stdin(Stdio::null());
-    finish(cmd, Duration::from_secs(60))
-}
-
-/// Runs `cmd` with piped output, killing it after `limit`.
-pub fn finish(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the attacker");
-    let pid = child.id() as i32;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    let watchdog = std::thread::spawn(move || {
-        let start = Instant::now();
-        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
-            if start.elapsed() > limit {
-                // SAFETY: plain kill(2) of the child this thread's caller started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    let out = child.wait_with_output().expect("waiting for the attacker");
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = watchdog.join();
-    out
+    common::finish(cmd, Duration::from_secs(60))
 }
 
 /// Lines `KEY rest...` the attacker printed, as (key, rest).
