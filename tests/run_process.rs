@@ -156,15 +156,18 @@ fn sigterm_to_stockade_reaches_the_command() {
     assert_eq!(status.code(), Some(42));
 }
 
-#[test]
-fn killing_stockades_parent_kills_the_sandbox() {
-    let token = unique_sleep();
-    let bin = stockade_bin();
-    // The wrapper shell is stockade's parent; it waits, so stockade is not reparented early.
+/// Starts `stockade run FLAGS -- sleep TOKEN` under a wrapper shell, waits until the sleep
+/// runs, then SIGKILLs the wrapper: stockade's parent. The shell waits for stockade, so
+/// stockade is not reparented before the kill.
+fn sigkill_the_parent_of_a_sandboxed_sleep(flags: &[&str], token: &str) {
     let mut parent = std::process::Command::new("sh")
         .args([
             "-c",
-            &format!("'{}' run -- sleep {token}; echo unreachable", bin.display()),
+            &format!(
+                "'{}' run {} -- sleep {token}; echo unreachable",
+                stockade_bin().display(),
+                flags.join(" ")
+            ),
         ])
         .stdout(Stdio::null())
         .spawn()
@@ -172,10 +175,16 @@ fn killing_stockades_parent_kills_the_sandbox() {
     wait_until(
         "the sandboxed sleep to start",
         Duration::from_secs(5),
-        || sandboxed_sleep_running(&token),
+        || sandboxed_sleep_running(token),
     );
     parent.kill().unwrap();
     parent.wait().unwrap();
+}
+
+#[test]
+fn killing_stockades_parent_kills_the_sandbox() {
+    let token = unique_sleep();
+    sigkill_the_parent_of_a_sandboxed_sleep(&[], &token);
     wait_until(
         "the sandbox to die with its caller",
         Duration::from_secs(3),
@@ -186,25 +195,7 @@ fn killing_stockades_parent_kills_the_sandbox() {
 #[test]
 fn no_die_with_parent_lets_the_sandbox_outlive_its_caller() {
     let token = unique_sleep();
-    let bin = stockade_bin();
-    let mut parent = std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "'{}' run --no-die-with-parent -- sleep {token}; echo unreachable",
-                bin.display()
-            ),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the sandboxed sleep to start",
-        Duration::from_secs(5),
-        || sandboxed_sleep_running(&token),
-    );
-    parent.kill().unwrap();
-    parent.wait().unwrap();
+    sigkill_the_parent_of_a_sandboxed_sleep(&["--no-die-with-parent"], &token);
     std::thread::sleep(Duration::from_millis(300));
     let left = host_processes_with(&token);
     assert!(!left.is_empty(), "the sandbox died although asked not to");
