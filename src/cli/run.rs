@@ -550,11 +550,9 @@ pub fn caller_home() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(home));
     }
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
+    let user = crate::profile::vars::passwd_entry(nix::unistd::geteuid())
         .ok_or_else(|| Failure::setup("--app: HOME is unset and the user has no passwd entry"))?;
-    Ok(user.dir)
+    Ok(PathBuf::from(user.home))
 }
 
 /// Where `--app NAME` keeps the application's home on the host.

@@ -268,15 +268,15 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-struct PasswdEntry {
-    name: String,
-    home: String,
+pub struct PasswdEntry {
+    pub name: String,
+    pub home: String,
 }
 
 /// The caller's line of /etc/passwd, read directly: stockade is linked statically, where
 /// glibc's NSS (getpwuid) would have to load modules at run time. Only a fallback for when
 /// $HOME or $USER is unset.
-fn passwd_entry(uid: nix::unistd::Uid) -> Option<PasswdEntry> {
+pub fn passwd_entry(uid: nix::unistd::Uid) -> Option<PasswdEntry> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
