@@ -33,6 +33,8 @@ const FSCONFIG_CMD_CREATE: u32 = 6;
 const FSOPEN_CLOEXEC: u32 = 1;
 const FSMOUNT_CLOEXEC: u32 = 1;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 #[repr(C)]
@@ -265,21 +267,39 @@ fn resolve_dest_with_parents(
     };
     let parent_path = dest.parent().unwrap_or(Path::new("/"));
     let parent_fd = resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?;
-    create_entry(&parent_fd, name, kind, mode)
+    let created = create_entry(&parent_fd, name, kind, mode)
         .with_context(|| format!("creating {}", dest.display()))?;
-    open_in_root(root, dest, libc::O_PATH).with_context(|| format!("opening {}", dest.display()))
+    match created {
+        Some(fd) => Ok(fd),
+        // Made by an earlier step of this plan, or by someone else meanwhile: resolve it like
+        // any existing path.
+        None => open_in_root(root, dest, libc::O_PATH)
+            .with_context(|| format!("opening {}", dest.display())),
+    }
 }
 
-fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::io::Result<()> {
+/// Creates `name` in `parent` (an O_PATH descriptor serves as the directory of *at() calls)
+/// and returns a descriptor of what was created, or None when `name` already exists.
+fn create_entry(
+    parent: &OwnedFd,
+    name: &OsStr,
+    kind: Kind,
+    mode: u32,
+) -> std::io::Result<Option<OwnedFd>> {
     let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
-    let dir = dir_fd(parent)?;
-    // SAFETY: `c` outlives each call; `dir` is an open directory.
-    let ret = unsafe {
-        match kind {
-            Kind::Dir => libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode),
-            Kind::File => {
-                let fd = libc::openat(
-                    dir.as_raw_fd(),
+    let dir = parent.as_raw_fd();
+    let created = match kind {
+        // SAFETY: `c` outlives the call; `dir` is an open directory descriptor.
+        Kind::Dir => match check(unsafe { libc::mkdirat(dir, c.as_ptr(), mode) } as libc::c_long) {
+            Ok(_) => open_beneath(parent, &c),
+            Err(e) => Err(e),
+        },
+        // The new file's own descriptor is the mount target: no second lookup.
+        Kind::File => owned(
+            // SAFETY: as above.
+            unsafe {
+                libc::openat(
+                    dir,
                     c.as_ptr(),
                     libc::O_CREAT
                         | libc::O_EXCL
@@ -287,35 +307,35 @@ fn create_entry(parent: &OwnedFd, name: &OsStr, kind: Kind, mode: u32) -> std::i
                         | libc::O_NOFOLLOW
                         | libc::O_CLOEXEC,
                     mode,
-                );
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-                fd
-            }
-        }
+                )
+            } as libc::c_long,
+        ),
     };
-    if ret < 0 {
-        let err = std::io::Error::last_os_error();
-        // Another step of this same plan may have made it already.
-        if err.raw_os_error() != Some(libc::EEXIST) {
-            return Err(err);
-        }
+    match created {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
-/// *at() calls that create entries need a real directory descriptor, not an O_PATH one.
-pub(super) fn dir_fd(path_fd: &OwnedFd) -> std::io::Result<OwnedFd> {
-    let proc_path = format!("/proc/self/fd/{}\0", path_fd.as_raw_fd());
-    // SAFETY: the path is NUL-terminated and outlives the call.
-    let fd = unsafe {
-        libc::open(
-            proc_path.as_ptr().cast(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
+/// Opens `name`, just created in `parent`, as O_PATH without following anything: what was
+/// made there a moment ago cannot lead out of the parent, which is inside the root.
+fn open_beneath(parent: &OwnedFd, name: &CString) -> std::io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    owned(fd as libc::c_long)
+    // SAFETY: `name` and `how` outlive the call; the size matches the struct passed.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            parent.as_raw_fd(),
+            name.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })
 }
 
 fn is_dir(fd: &OwnedFd) -> bool {
@@ -599,7 +619,7 @@ fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
 
 fn symlink(root: &OwnedFd, target: &Path, dest: &Path) -> Result<()> {
     let (parent, name) = split_parent(dest)?;
-    let parent = dir_fd(&resolve_dest(root, parent, Kind::Dir, 0o700)?)?;
+    let parent = resolve_dest(root, parent, Kind::Dir, 0o700)?;
     let t = cstr(target)?;
     let n = CString::new(name.as_bytes())?;
     // SAFETY: both C strings outlive the call; `parent` is an open directory.
@@ -770,9 +790,7 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
 /// Makes `root` the process's root with pivot_root(".", "."), then detaches the old root,
 /// which is stacked on top of it afterwards.
 fn pivot_into(root: &OwnedFd) -> Result<()> {
-    let dir = dir_fd(root)?;
-    nix::unistd::fchdir(dir.as_raw_fd()).context("entering the new root")?;
-    drop(dir);
+    nix::unistd::fchdir(root.as_raw_fd()).context("entering the new root")?;
     // SAFETY: both paths are static C strings.
     if unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } != 0 {
         return Err(std::io::Error::last_os_error()).context("pivot_root");
