@@ -57,6 +57,14 @@ pub enum FsOp {
         mode: BindMode,
         optional: bool,
     },
+    /// A snapshot of host file `src` at `dest`, taken at launch: a small regular file is
+    /// copied into the sandbox's own filesystem (no mount to make and tear down); anything
+    /// else is bound read-only, as `ro-bind` would. With `optional`, a missing `src` skips it.
+    Copy {
+        src: PathBuf,
+        dest: PathBuf,
+        optional: bool,
+    },
     /// Bind-mount whatever the open file descriptor `fd` refers to (bwrap `--bind-fd`).
     BindFd {
         fd: i32,
@@ -114,6 +122,7 @@ impl FsOp {
     pub fn dest(&self) -> &std::path::Path {
         match self {
             FsOp::Bind { dest, .. }
+            | FsOp::Copy { dest, .. }
             | FsOp::BindFd { dest, .. }
             | FsOp::Tmpfs { dest, .. }
             | FsOp::Dir { dest, .. }
@@ -464,7 +473,15 @@ pub fn default_fs_ops() -> Vec<FsOp> {
         ops.extend(mirror_top_level(top));
     }
     for etc in DEFAULT_ETC {
-        ops.push(ro_bind(etc, etc, true));
+        if DEFAULT_ETC_DIRS.contains(etc) {
+            ops.push(ro_bind(etc, etc, true));
+        } else {
+            ops.push(FsOp::Copy {
+                src: etc.into(),
+                dest: etc.into(),
+                optional: true,
+            });
+        }
     }
     ops.push(FsOp::Proc {
         dest: "/proc".into(),
@@ -510,6 +527,16 @@ pub const DEFAULT_ETC: &[&str] = &[
     "/etc/environment",
     "/etc/magic",
     "/etc/gitconfig",
+    "/etc/pki",
+    "/etc/crypto-policies",
+];
+
+/// The directories of [`DEFAULT_ETC`], bound; its files are copied (see [`FsOp::Copy`]).
+pub const DEFAULT_ETC_DIRS: &[&str] = &[
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
     "/etc/pki",
     "/etc/crypto-policies",
 ];
@@ -560,6 +587,14 @@ impl fmt::Display for FsOp {
                 };
                 let opt = if *optional { "-try" } else { "" };
                 write!(f, "{kind}{opt} {} -> {}", src.display(), dest.display())
+            }
+            FsOp::Copy {
+                src,
+                dest,
+                optional,
+            } => {
+                let opt = if *optional { "-try" } else { "" };
+                write!(f, "copy{opt} {} -> {}", src.display(), dest.display())
             }
             FsOp::BindFd {
                 fd,

@@ -366,3 +366,106 @@ fn test_profile_reads_the_project_and_writes_only_private_places() {
     assert_eq!(stdout(&out), "data\nprivate-ok\n", "{}", stderr(&out));
     assert!(!dir.path().join("new.txt").exists());
 }
+
+/// `copy`: a small regular file becomes a read-only snapshot in the sandbox's own tree (no
+/// mount); a directory, a FIFO and a file over 1 MiB are bound read-only instead, and the
+/// FIFO is never opened (the launch would hang). Each effect is checked from inside: the
+/// mount table, the write refused, and the host's later change not seen.
+#[test]
+fn copy_snapshots_small_files_and_binds_the_rest() {
+    let (dir, config) = scratch("copy");
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let small = src.join("small.conf");
+    std::fs::write(&small, "before\n").unwrap();
+    let big = src.join("big.bin");
+    std::fs::write(&big, vec![b'x'; (1 << 20) + 1]).unwrap();
+    let fifo = src.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let profile = dir.path().join("copy.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"description = "copy"
+fs = [
+    {{ type = "ro-bind", src = "/usr" }},
+    {{ type = "mirror", dest = "/bin" }},
+    {{ type = "mirror", dest = "/lib" }},
+    {{ type = "mirror", dest = "/lib64" }},
+    {{ type = "proc", dest = "/proc" }},
+    {{ type = "copy", src = "{small}", dest = "/c/small.conf" }},
+    {{ type = "copy", src = "{big}", dest = "/c/big.bin" }},
+    {{ type = "copy", src = "{fifo}", dest = "/c/fifo" }},
+    {{ type = "copy", src = "{src}", dest = "/c/dir" }},
+    {{ type = "copy", src = "{src}/missing", dest = "/c/missing", try = true }},
+]
+"#,
+            small = small.display(),
+            big = big.display(),
+            fifo = fifo.display(),
+            src = src.display()
+        ),
+    )
+    .unwrap();
+    // Inside: wait until the host has changed the original, then report.
+    let script = "\
+        for f in small.conf big.bin fifo dir; do \
+          if grep -q \" /c/$f \" /proc/self/mountinfo; then echo $f mount; else echo $f copy; fi; \
+        done; \
+        test -p /c/fifo && echo fifo is-fifo; \
+        test -e /c/missing || echo missing skipped; \
+        if echo changed > /c/small.conf 2>/dev/null; then echo small written; fi; \
+        while [ ! -e /c/dir/go ]; do sleep 0.05; done; \
+        cat /c/small.conf; stat -c %a /c/small.conf";
+    let child = stockade(["run", "--seccomp", "off", "--profile"])
+        .arg(&profile)
+        .args(["--", "sh", "-c", script])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", &config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running stockade");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&small, "after\n").unwrap();
+    std::fs::write(src.join("go"), "").unwrap();
+    let out = child.wait_with_output().expect("waiting");
+    assert_status(&out, 0);
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&small).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "small.conf copy\nbig.bin mount\nfifo mount\ndir mount\nfifo is-fifo\n\
+missing skipped\nbefore\n{mode:o}\n"
+        )
+    );
+}
+
+#[test]
+fn copy_of_a_missing_file_without_try_names_it() {
+    let (dir, config) = scratch("copy-missing");
+    let missing = dir.path().join("nope.conf");
+    let profile = dir.path().join("copy.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "description = \"copy\"\nfs = [{{ type = \"copy\", src = \"{}\" }}]\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = stockade_in(
+        dir.path(),
+        &config,
+        &["run", "--profile", profile.to_str().unwrap(), "--", "true"],
+    );
+    assert_status(&out, 125);
+    let err = stderr(&out);
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -162,6 +162,11 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
         FsKind::RoBind => return bind(BindMode::ReadOnly),
         FsKind::Bind => return bind(BindMode::ReadWrite),
         FsKind::DevBind => return bind(BindMode::Dev),
+        FsKind::Copy => FsOp::Copy {
+            src: src()?,
+            dest: dest()?,
+            optional: entry.optional.as_ref().is_some_and(|t| *t.get_ref()),
+        },
         FsKind::Tmpfs => FsOp::Tmpfs {
             dest: dest()?,
             size: entry.size.as_ref().map(|s| s.get_ref().0),

@@ -42,7 +42,7 @@ pub fn parse(source: Source, check_syscalls: bool) -> Result<Layer> {
 fn fields_of(kind: FsKind) -> (&'static [&'static str], &'static [&'static str]) {
     use FsKind::*;
     match kind {
-        RoBind | Bind | DevBind => (&["src"], &["dest", "try"]),
+        RoBind | Bind | DevBind | Copy => (&["src"], &["dest", "try"]),
         Tmpfs => (&["dest"], &["mode", "size"]),
         Dir => (&["dest"], &["mode"]),
         Symlink => (&["target", "dest"], &[]),

@@ -113,6 +113,8 @@ pub enum FsKind {
     RoBind,
     Bind,
     DevBind,
+    /// A launch-time snapshot of a small host file (see `FsOp::Copy`).
+    Copy,
     Tmpfs,
     Dir,
     Symlink,
@@ -135,6 +137,7 @@ impl FsKind {
             RoBind => "ro-bind",
             Bind => "bind",
             DevBind => "dev-bind",
+            Copy => "copy",
             Tmpfs => "tmpfs",
             Dir => "dir",
             Symlink => "symlink",
@@ -698,8 +701,8 @@ mod tests {
     fn fs_kind_names_match_their_serde_names() {
         use FsKind::*;
         for kind in [
-            RoBind, Bind, DevBind, Tmpfs, Dir, Symlink, Proc, Dev, Mqueue, RemountRo, File, Chmod,
-            Mirror,
+            RoBind, Bind, DevBind, Copy, Tmpfs, Dir, Symlink, Proc, Dev, Mqueue, RemountRo, File,
+            Chmod, Mirror,
         ] {
             let serde_name = toml::Value::try_from(kind).unwrap();
             assert_eq!(serde_name.as_str(), Some(kind.name()));

@@ -416,6 +416,11 @@ fn fs_fields_are_checked_per_type() {
         error(&extra, "p"),
         "/u/p.toml:4:7: fs[0].src: type \"tmpfs\" does not take `src`"
     );
+    let copy_mode = user("[[fs]]\ntype = \"copy\"\nsrc = \"/etc/hosts\"\nmode = \"0600\"\n");
+    assert_eq!(
+        error(&copy_mode, "p"),
+        "/u/p.toml:4:8: fs[0].mode: type \"copy\" does not take `mode`"
+    );
     let missing = user("[[fs]]\ndest = \"/x\"\ntype = \"symlink\"\n");
     assert_eq!(
         error(&missing, "p"),

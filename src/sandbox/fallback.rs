@@ -79,6 +79,22 @@ pub fn policy_from_plan(plan: &Plan) -> (LandlockPolicy, Vec<String>) {
                 };
                 rule(src.clone(), access, *optional);
             }
+            // Without a mount namespace the program reads the host's file itself.
+            FsOp::Copy {
+                src,
+                dest,
+                optional,
+            } => {
+                if src != dest {
+                    missing.push(format!(
+                        "{} is not at {} (no mount namespace); only {} is allowed",
+                        src.display(),
+                        dest.display(),
+                        src.display()
+                    ));
+                }
+                rule(src.clone(), LandlockAccess::Execute, *optional);
+            }
             FsOp::Proc { dest } => rule(dest.clone(), LandlockAccess::ReadOnly, true),
             FsOp::Dev { dest } => {
                 for node in DEV_NODES {

@@ -352,6 +352,8 @@ enum Source {
     Tree(OwnedFd),
     /// The operation's source was optional and is missing.
     Skipped,
+    /// A small regular host file, open for reading, to be copied: its size and permissions.
+    Copy(OwnedFd, u64, u32),
     /// Bytes read from the caller's descriptor (`--file`, `--bind-data`).
     Data(Vec<u8>),
     /// Overlay layers opened as O_PATH descriptors.
@@ -375,6 +377,11 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         per_op.push(match op {
             FsOp::Bind { src, optional, .. } => match open_tree(libc::AT_FDCWD, src, true) {
                 Ok(fd) => Source::Tree(fd),
+                Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Source::Skipped,
+                Err(e) => return Err(anyhow!("{op}: {}: {e}", src.display())),
+            },
+            FsOp::Copy { src, optional, .. } => match open_copy_source(src) {
+                Ok(source) => source,
                 Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Source::Skipped,
                 Err(e) => return Err(anyhow!("{op}: {}: {e}", src.display())),
             },
@@ -417,6 +424,41 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         None
     };
     Ok(HostSources { per_op, dev_nodes })
+}
+
+/// Files up to this size are copied by `copy`; larger ones are bound, which costs the same
+/// whatever the size.
+const COPY_MAX: u64 = 1 << 20;
+
+/// Opens the source of a `copy`: a small regular file for reading, anything else as a tree
+/// to bind read-only. The type is checked before opening, so no FIFO, device or socket is
+/// ever opened (which could block or act); a swap in between is caught by the second check.
+fn open_copy_source(src: &Path) -> std::io::Result<Source> {
+    let small_file = |st: &libc::stat| {
+        (st.st_mode & libc::S_IFMT) == libc::S_IFREG && (st.st_size as u64) <= COPY_MAX
+    };
+    let c = CString::new(src.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: an all-zero stat is a valid buffer for stat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` and `st` outlive the call.
+    check(unsafe { libc::stat(c.as_ptr(), &mut st) } as libc::c_long)?;
+    if small_file(&st) {
+        let fd = owned(
+            // SAFETY: `c` outlives the call.
+            unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+                )
+            } as libc::c_long,
+        )?;
+        // SAFETY: `st` is a valid, writable stat buffer.
+        check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+        if small_file(&st) {
+            return Ok(Source::Copy(fd, st.st_size as u64, st.st_mode & 0o777));
+        }
+    }
+    open_tree(libc::AT_FDCWD, src, true).map(Source::Tree)
 }
 
 /// Stops mount events from travelling between the host and the sandbox (in either direction)
@@ -499,6 +541,11 @@ fn apply(
     match op {
         FsOp::Bind { dest, mode, .. } => match source {
             Source::Tree(tree) => bind(root, tree, dest, *mode),
+            _ => Ok(()),
+        },
+        FsOp::Copy { dest, .. } => match source {
+            Source::Copy(file, size, mode) => copy_file(root, dest, &file, size, mode),
+            Source::Tree(tree) => bind(root, tree, dest, BindMode::ReadOnly),
             _ => Ok(()),
         },
         FsOp::BindFd {
@@ -655,15 +702,64 @@ fn chmod_fd(fd: &OwnedFd, mode: u32) -> Result<()> {
 }
 
 fn write_file(root: &OwnedFd, dest: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let fd = resolve_dest_with_parents(root, dest, Kind::File, mode, parent_mode(mode))?;
+    let mut file = file_to_fill(root, dest, mode, parent_mode(mode))?;
+    file.write_all(contents).context("writing")
+}
+
+/// `copy`: the host file's bytes go straight from its descriptor into a new file of the
+/// sandbox's tree (sendfile: no buffer in this process). Missing parents are private, as for
+/// a bind.
+fn copy_file(root: &OwnedFd, dest: &Path, src: &OwnedFd, size: u64, mode: u32) -> Result<()> {
+    let file = file_to_fill(root, dest, mode, 0o700)?;
+    let mut left = size;
+    while left > 0 {
+        // SAFETY: both descriptors are open; a null offset uses and advances the source's.
+        let n = unsafe {
+            libc::sendfile(
+                file.as_raw_fd(),
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                left as usize,
+            )
+        };
+        match n {
+            // The host file shrank since it was measured: what there is, is the snapshot.
+            0 => break,
+            n if n > 0 => left -= n as u64,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e).context("copying");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A regular file at `dest`, empty and open for writing with permissions `mode`: created when
+/// missing (its own descriptor is kept), else truncated and given `mode`.
+fn file_to_fill(root: &OwnedFd, dest: &Path, mode: u32, parents: u32) -> Result<std::fs::File> {
+    let fd = resolve_dest_with_parents(root, dest, Kind::File, mode, parents)?;
+    if !is_path_only(&fd) {
+        return Ok(fd.into());
+    }
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
         .open(&path)
         .context("opening")?;
-    file.write_all(contents).context("writing")?;
-    chmod_fd(&fd, mode)
+    chmod_fd(&fd, mode)?;
+    Ok(file)
+}
+
+/// Whether `fd` is an O_PATH descriptor (an existing entry), not one opened for I/O (a file
+/// this process just created).
+fn is_path_only(fd: &OwnedFd) -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags < 0 || flags & libc::O_PATH != 0
 }
 
 /// The parts of /proc that act on the whole machine are made read-only (bind-mounted on
@@ -804,6 +900,11 @@ fn pivot_into(root: &OwnedFd) -> Result<()> {
 pub fn preflight(plan: &Plan) -> Result<()> {
     for op in &plan.fs {
         if let FsOp::Bind {
+            src,
+            optional: false,
+            ..
+        }
+        | FsOp::Copy {
             src,
             optional: false,
             ..

@@ -104,6 +104,19 @@ fn fs_op(op: &FsOp, w: &mut Words) {
             };
             w.push_os(&flag, &[src.as_os_str(), dest.as_os_str()]);
         }
+        // bwrap has no snapshot copy; a read-only bind shows the same file (live, not frozen).
+        FsOp::Copy {
+            src,
+            dest,
+            optional,
+        } => {
+            let flag = if *optional {
+                "--ro-bind-try"
+            } else {
+                "--ro-bind"
+            };
+            w.push_os(flag, &[src.as_os_str(), dest.as_os_str()]);
+        }
         FsOp::BindFd {
             fd,
             dest,
