@@ -69,6 +69,13 @@ touch "$work/default.bpf"
 as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/startup.json" "${cmds[@]}" >"$work/hyperfine.log" 2>&1 || { cat "$work/hyperfine.log"; exit 1; }
 
 echo "== 2. peak memory (max RSS of any process in the tree, KiB; median of 20)"
+# Most of stockade's resident memory is its own text (see build.rs); tell whether this build
+# was laid out by a current order file.
+order="$repo/bench/order/stockade.order"
+if [ -f "$order" ] && command -v nm >/dev/null; then
+    found=$(nm --defined-only "$bin" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$order") | wc -l)
+    echo "   text order: $found of $(wc -l <"$order") functions in bench/order/stockade.order are in this build (bench/order/order.sh makes it again)"
+fi
 peak() {
     for _ in $(seq 20); do
         as_user /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
