@@ -254,27 +254,54 @@ fn resolve_dest_with_parents(
     mode: u32,
     parent: u32,
 ) -> Result<OwnedFd> {
-    match open_in_root(root, dest, libc::O_PATH) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e).with_context(|| format!("resolving {}", dest.display())),
-    }
-    // Usually only the last component is missing: one lookup of the parent, then create.
-    // Deeper gaps recurse, each level resolved again from the root.
+    Ok(resolve_or_create(root, dest, kind, mode, parent)?.fd)
+}
+
+/// A resolved destination, and whether this call created it (then a new file's descriptor is
+/// open for writing, not O_PATH).
+struct Resolved {
+    fd: OwnedFd,
+    created: bool,
+}
+
+/// Resolves `dest`, creating it and its missing parents. Most destinations are new entries
+/// in a directory that exists (the new root is empty), so the parent is looked up first and
+/// the entry created in it, exclusively: two lookups, where probing `dest` first would take
+/// three. When the entry exists, it is resolved like any other path (following links that
+/// stay inside the root), as before.
+fn resolve_or_create(
+    root: &OwnedFd,
+    dest: &Path,
+    kind: Kind,
+    mode: u32,
+    parent: u32,
+) -> Result<Resolved> {
+    let existing = |root| {
+        open_in_root(root, dest, libc::O_PATH)
+            .map(|fd| Resolved { fd, created: false })
+            .with_context(|| format!("resolving {}", dest.display()))
+    };
     let name = match dest.components().next_back() {
         Some(Component::Normal(name)) => name,
-        _ => bail!("{}: cannot be created", dest.display()),
+        // `/`, or a path ending in `..`: nothing to create.
+        _ => return existing(root),
     };
     let parent_path = dest.parent().unwrap_or(Path::new("/"));
-    let parent_fd = resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?;
-    let created = create_entry(&parent_fd, name, kind, mode)
-        .with_context(|| format!("creating {}", dest.display()))?;
-    match created {
-        Some(fd) => Ok(fd),
-        // Made by an earlier step of this plan, or by someone else meanwhile: resolve it like
-        // any existing path.
-        None => open_in_root(root, dest, libc::O_PATH)
-            .with_context(|| format!("opening {}", dest.display())),
+    let parent_fd = match open_in_root(root, parent_path, libc::O_PATH) {
+        Ok(fd) => fd,
+        // Deeper gaps recurse, each level resolved again from the root.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?
+        }
+        Err(e) => return Err(e).with_context(|| format!("resolving {}", parent_path.display())),
+    };
+    match create_entry(&parent_fd, name, kind, mode) {
+        Ok(Some(fd)) => Ok(Resolved { fd, created: true }),
+        // Made by an earlier step of this plan, by the profile's author, or by someone else
+        // meanwhile.
+        Ok(None) => existing(root),
+        // The parent is not a directory (ENOTDIR), and the like: say so about `dest`.
+        Err(e) => Err(e).with_context(|| format!("creating {}", dest.display())),
     }
 }
 
@@ -740,8 +767,8 @@ fn copy_file(root: &OwnedFd, dest: &Path, src: &OwnedFd, size: u64, mode: u32) -
 /// A regular file at `dest`, empty and open for writing with permissions `mode`: created when
 /// missing (its own descriptor is kept), else truncated and given `mode`.
 fn file_to_fill(root: &OwnedFd, dest: &Path, mode: u32, parents: u32) -> Result<std::fs::File> {
-    let fd = resolve_dest_with_parents(root, dest, Kind::File, mode, parents)?;
-    if !is_path_only(&fd) {
+    let Resolved { fd, created } = resolve_or_create(root, dest, Kind::File, mode, parents)?;
+    if created {
         return Ok(fd.into());
     }
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -752,14 +779,6 @@ fn file_to_fill(root: &OwnedFd, dest: &Path, mode: u32, parents: u32) -> Result<
         .context("opening")?;
     chmod_fd(&fd, mode)?;
     Ok(file)
-}
-
-/// Whether `fd` is an O_PATH descriptor (an existing entry), not one opened for I/O (a file
-/// this process just created).
-fn is_path_only(fd: &OwnedFd) -> bool {
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    flags < 0 || flags & libc::O_PATH != 0
 }
 
 /// The parts of /proc that act on the whole machine are made read-only (bind-mounted on
