@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 user="${STOCKADE_TEST_USER:-tester}"
-runs=300 warmup=30 launches=500 loops=10000000 build_runs=3 stage_runs=50
+runs=300 warmup=30 launches=500 loops=10000000 build_runs=5 stage_runs=50
 if [ "${1:-}" = "--quick" ]; then
     runs=30 warmup=5 launches=50 loops=1000000 build_runs=1 stage_runs=10
 fi
@@ -108,24 +108,44 @@ tp_st_par=$(timed par_loop "$st_cmd")
 tp_bw_par=$(timed par_loop "$bw_cmd")
 
 echo "== 4. seccomp overhead under the default profile (medians)"
-median_of() {
-    local n=$1
-    shift
-    for _ in $(seq "$n"); do "$@"; done | sort -n | sed -n "$(((n + 1) / 2))p"
+# Inside and outside runs alternate (and take turns going first), so that a change in the
+# machine's load during the run (other guests on the host) falls on both sides alike.
+# paired N OUT IN ARGS...: "out in" times per pair; column_median FILE COLUMN.
+paired() {
+    local n=$1 out_fn=$2 in_fn=$3 k o i
+    shift 3
+    for k in $(seq "$n"); do
+        if [ $((k % 2)) = 1 ]; then
+            o=$("$out_fn" "$@")
+            i=$("$in_fn" "$@")
+        else
+            i=$("$in_fn" "$@")
+            o=$("$out_fn" "$@")
+        fi
+        echo "$o $i"
+    done
+}
+column_median() {
+    local n
+    n=$(wc -l <"$1")
+    awk -v c="$2" '{print $c}' "$1" | sort -n | sed -n "$(((n + 1) / 2))p"
 }
 inside() { as_user "$bin" run --ro-bind "$work" "$work" -- "$@"; }
 outside() { as_user "$@"; }
-gp_out=$(median_of 5 outside "$work/syscalls" getppid "$loops")
-gp_in=$(median_of 5 inside "$work/syscalls" getppid "$loops")
+paired 5 outside inside "$work/syscalls" getppid "$loops" >"$work/getppid.txt"
+gp_out=$(column_median "$work/getppid.txt" 1)
+gp_in=$(column_median "$work/getppid.txt" 2)
 # seccomp's own cost on this kernel: the same loop under a one-instruction allow-everything
 # filter (bubblewrap installs it), against bubblewrap without a filter.
 python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('HBBI',0x06,0,0,0x7fff0000))" >"$work/allow.bpf"
 bw_plain() { as_user bwrap --ro-bind / / "$@"; }
 bw_allow() { as_user sh -c "exec bwrap --ro-bind / / --seccomp 9 $* 9<$work/allow.bpf"; }
-gp_bw=$(median_of 5 bw_plain "$work/syscalls" getppid "$loops")
-gp_bw_allow=$(median_of 5 bw_allow "$work/syscalls" getppid "$loops")
-st_out=$(median_of 5 outside "$work/syscalls" stat /usr/share 3)
-st_in=$(median_of 5 inside "$work/syscalls" stat /usr/share 3)
+paired 5 bw_plain bw_allow "$work/syscalls" getppid "$loops" >"$work/floor.txt"
+gp_bw=$(column_median "$work/floor.txt" 1)
+gp_bw_allow=$(column_median "$work/floor.txt" 2)
+paired 5 outside inside "$work/syscalls" stat /usr/share 3 >"$work/stat.txt"
+st_out=$(column_median "$work/stat.txt" 1)
+st_in=$(column_median "$work/stat.txt" 2)
 
 zstd_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zstd-sys-*/zstd/lib 2>/dev/null | head -1 || true)
 if [ -z "$zstd_src" ]; then
@@ -136,6 +156,8 @@ if [ -z "$zstd_src" ]; then
     zstd_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/zstd-sys-*/zstd/lib | head -1)
 fi
 cp "$repo/bench/src/zstd.mk" "$work/zstd.mk"
+build_outside() { build_once outside; }
+build_inside() { build_once inside; }
 build_once() {
     local where=$1 dir
     dir=$(mktemp -d "$work/build.XXXX")
@@ -154,8 +176,9 @@ build_once() {
     rm -rf "$dir"
     python3 -c "print(int(($end - $start) * 1e9))"
 }
-mk_out=$(median_of "$build_runs" build_once outside)
-mk_in=$(median_of "$build_runs" build_once inside)
+paired "$build_runs" build_outside build_inside >"$work/build.txt"
+mk_out=$(column_median "$work/build.txt" 1)
+mk_in=$(column_median "$work/build.txt" 2)
 
 echo "== 5. where stockade's launch time goes (--timings, median of $stage_runs, microseconds)"
 for _ in $(seq "$stage_runs"); do
