@@ -65,14 +65,7 @@ pub fn policy_from_plan(plan: &Plan) -> (LandlockPolicy, Vec<String>) {
                 mode,
                 optional,
             } => {
-                if src != dest {
-                    missing.push(format!(
-                        "{} is not at {} (no mount namespace); only {} is allowed",
-                        src.display(),
-                        dest.display(),
-                        src.display()
-                    ));
-                }
+                require_in_place(src, dest, &mut missing);
                 let access = match mode {
                     BindMode::ReadOnly => LandlockAccess::Execute,
                     BindMode::ReadWrite | BindMode::Dev => LandlockAccess::Full,
@@ -85,14 +78,7 @@ pub fn policy_from_plan(plan: &Plan) -> (LandlockPolicy, Vec<String>) {
                 dest,
                 optional,
             } => {
-                if src != dest {
-                    missing.push(format!(
-                        "{} is not at {} (no mount namespace); only {} is allowed",
-                        src.display(),
-                        dest.display(),
-                        src.display()
-                    ));
-                }
+                require_in_place(src, dest, &mut missing);
                 rule(src.clone(), LandlockAccess::Execute, *optional);
             }
             FsOp::Proc { dest } => rule(dest.clone(), LandlockAccess::ReadOnly, true),
@@ -132,6 +118,19 @@ bus stays reachable"
         );
     }
     (policy, missing)
+}
+
+/// Without a mount namespace a host path can only be reached where it is: a bind or copy to
+/// another place is something the fallback cannot do, and says so.
+fn require_in_place(src: &std::path::Path, dest: &std::path::Path, missing: &mut Vec<String>) {
+    if src != dest {
+        missing.push(format!(
+            "{} is not at {} (no mount namespace); only {} is allowed",
+            src.display(),
+            dest.display(),
+            src.display()
+        ));
+    }
 }
 
 /// Runs the command without namespaces. Landlock is required: without it nothing would
