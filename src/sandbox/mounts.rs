@@ -10,7 +10,7 @@
 //! - read-only is set with mount_setattr(AT_RECURSIVE), which covers submounts in one call and
 //!   only *adds* flags, so flags the kernel locked for the user namespace are never an issue.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -184,17 +184,22 @@ fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<Owne
         rel
     };
     let c = CString::new(rel.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    openat2(root, &c, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+/// openat2(2) relative to `dir`, close-on-exec.
+fn openat2(dir: &OwnedFd, path: &CStr, flags: i32, resolve: u64) -> std::io::Result<OwnedFd> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
-    // SAFETY: `c` and `how` outlive the call; the size matches the struct passed.
+    // SAFETY: `path` and `how` outlive the call; the size matches the struct passed.
     owned(unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
+            dir.as_raw_fd(),
+            path.as_ptr(),
             &how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
         )
@@ -347,22 +352,13 @@ fn create_entry(
 
 /// Opens `name`, just created in `parent`, as O_PATH without following anything: what was
 /// made there a moment ago cannot lead out of the parent, which is inside the root.
-fn open_beneath(parent: &OwnedFd, name: &CString) -> std::io::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `name` and `how` outlive the call; the size matches the struct passed.
-    owned(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            parent.as_raw_fd(),
-            name.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })
+fn open_beneath(parent: &OwnedFd, name: &CStr) -> std::io::Result<OwnedFd> {
+    openat2(
+        parent,
+        name,
+        libc::O_PATH,
+        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 fn is_dir(fd: &OwnedFd) -> bool {
@@ -402,16 +398,15 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
     let mut wants_dev = false;
     for op in &plan.fs {
         per_op.push(match op {
-            FsOp::Bind { src, optional, .. } => match open_tree(libc::AT_FDCWD, src, true) {
-                Ok(fd) => Source::Tree(fd),
-                Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Source::Skipped,
-                Err(e) => return Err(anyhow!("{op}: {}: {e}", src.display())),
-            },
-            FsOp::Copy { src, optional, .. } => match open_copy_source(src) {
-                Ok(source) => source,
-                Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Source::Skipped,
-                Err(e) => return Err(anyhow!("{op}: {}: {e}", src.display())),
-            },
+            FsOp::Bind { src, optional, .. } => host_source(
+                op,
+                src,
+                *optional,
+                open_tree(libc::AT_FDCWD, src, true).map(Source::Tree),
+            )?,
+            FsOp::Copy { src, optional, .. } => {
+                host_source(op, src, *optional, open_copy_source(src))?
+            }
             FsOp::BindFd { fd, .. } => {
                 Source::Tree(open_tree(*fd, Path::new(""), true).with_context(|| format!("{op}"))?)
             }
@@ -451,6 +446,21 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
         None
     };
     Ok(HostSources { per_op, dev_nodes })
+}
+
+/// What opening a host source gave: a missing optional source is skipped; any other failure
+/// names the operation and the path.
+fn host_source(
+    op: &FsOp,
+    src: &Path,
+    optional: bool,
+    opened: std::io::Result<Source>,
+) -> Result<Source> {
+    match opened {
+        Ok(source) => Ok(source),
+        Err(e) if optional && e.raw_os_error() == Some(libc::ENOENT) => Ok(Source::Skipped),
+        Err(e) => Err(anyhow!("{op}: {}: {e}", src.display())),
+    }
 }
 
 /// Files up to this size are copied by `copy`; larger ones are bound, which costs the same

@@ -84,6 +84,20 @@ fn mode_words(mode: &Option<u32>, w: &mut Words) {
     }
 }
 
+/// bwrap's flag for a bind of `mode`.
+fn bind_flag(mode: BindMode, optional: bool) -> String {
+    let base = match mode {
+        BindMode::ReadOnly => "--ro-bind",
+        BindMode::ReadWrite => "--bind",
+        BindMode::Dev => "--dev-bind",
+    };
+    if optional {
+        format!("{base}-try")
+    } else {
+        base.to_string()
+    }
+}
+
 fn fs_op(op: &FsOp, w: &mut Words) {
     match op {
         FsOp::Bind {
@@ -92,31 +106,20 @@ fn fs_op(op: &FsOp, w: &mut Words) {
             mode,
             optional,
         } => {
-            let base = match mode {
-                BindMode::ReadOnly => "--ro-bind",
-                BindMode::ReadWrite => "--bind",
-                BindMode::Dev => "--dev-bind",
-            };
-            let flag = if *optional {
-                format!("{base}-try")
-            } else {
-                base.to_string()
-            };
-            w.push_os(&flag, &[src.as_os_str(), dest.as_os_str()]);
+            w.push_os(
+                &bind_flag(*mode, *optional),
+                &[src.as_os_str(), dest.as_os_str()],
+            );
         }
         // bwrap has no snapshot copy; a read-only bind shows the same file (live, not frozen).
         FsOp::Copy {
             src,
             dest,
             optional,
-        } => {
-            let flag = if *optional {
-                "--ro-bind-try"
-            } else {
-                "--ro-bind"
-            };
-            w.push_os(flag, &[src.as_os_str(), dest.as_os_str()]);
-        }
+        } => w.push_os(
+            &bind_flag(BindMode::ReadOnly, *optional),
+            &[src.as_os_str(), dest.as_os_str()],
+        ),
         FsOp::BindFd {
             fd,
             dest,
