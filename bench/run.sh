@@ -40,6 +40,7 @@ trap 'rm -rf "$work"' EXIT
 bin="$work/stockade"
 cp "target/$(rustc -vV | sed -n "s/^host: //p")/release/stockade" "$bin"
 gcc -O2 -o "$work/syscalls" bench/src/syscalls.c
+gcc -O2 -o "$work/rounds" bench/src/rounds.c
 cd "$work"
 
 # The strict bubblewrap command line both tools run in (b) and (c), with the seccomp filter of
@@ -185,6 +186,19 @@ for _ in $(seq "$stage_runs"); do
     as_user "$bin" run --timings -- /bin/true 2>&1 >/dev/null | sed -n 's/^stockade: timing: //p'
 done >"$work/stages.txt"
 
+echo "== 6. what the default profile adds to the unshare floor ($runs interleaved rounds; medians)"
+# The same launch with one part of the default profile's work left out at a time, and with
+# all of them left out, against unshare: each difference from (a) is what that part costs.
+grep -v 'src = "/etc/' "$repo/profiles/default.toml" >"$work/no-etc.toml"
+chmod 644 "$work/no-etc.toml"
+as_user "$work/rounds" "$runs" \
+    "$bin" run -- /bin/true ::: \
+    "$bin" run --profile "$work/no-etc.toml" -- /bin/true ::: \
+    "$bin" run --net host -- /bin/true ::: \
+    "$bin" run --seccomp off -- /bin/true ::: \
+    "$bin" run --profile "$work/no-etc.toml" --net host --seccomp off -- /bin/true ::: \
+    /usr/bin/unshare -Urmpfiun /bin/true >"$work/parts.txt"
+
 python3 - "$work" <<PY
 import json, sys, collections, statistics
 work = sys.argv[1]
@@ -224,6 +238,18 @@ for line in open(f"{work}/stages.txt"):
 print("launch stages (median us)")
 for name, values in stages.items():
     print(f"  {name:45} {statistics.median(values):8.0f}")
+print()
+parts = [float(x) for x in open(f"{work}/parts.txt")]
+labels = ["a: stockade run (default profile)",
+          "  without its /etc entries",
+          "  without a network namespace (--net host)",
+          "  without seccomp (--seccomp off)",
+          "  without all three",
+          "d: unshare -Urmpfiun"]
+print("what the default profile adds to the unshare floor (interleaved; median ms)")
+print(f"  {'launch':45} {'ms':>7} {'a minus this':>13} {'vs d':>6}")
+for label, ms in zip(labels, parts):
+    print(f"  {label:45} {ms:7.2f} {parts[0] - ms:13.2f} {ms / parts[-1]:6.2f}")
 print()
 print("targets")
 def check(label, value, limit):

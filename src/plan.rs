@@ -473,14 +473,7 @@ pub fn default_fs_ops() -> Vec<FsOp> {
         ops.extend(mirror_top_level(top));
     }
     for etc in DEFAULT_ETC {
-        ops.push(match *etc {
-            EtcEntry::Copy(path) => FsOp::Copy {
-                src: path.into(),
-                dest: path.into(),
-                optional: true,
-            },
-            EtcEntry::Bind(path) => ro_bind(path, path, true),
-        });
+        ops.push(ro_bind(etc, etc, true));
     }
     ops.push(FsOp::Proc {
         dest: "/proc".into(),
@@ -496,50 +489,39 @@ pub fn default_fs_ops() -> Vec<FsOp> {
     ops
 }
 
-/// How the default sandbox takes one of the host's /etc entries.
-pub enum EtcEntry {
-    /// A file, copied (see [`FsOp::Copy`]).
-    Copy(&'static str),
-    /// A directory, bound read-only.
-    Bind(&'static str),
-}
-
 /// Files and directories from the host's /etc that ordinary programs read: name service,
 /// the dynamic linker's cache, time zone, TLS roots, and Debian's alternatives (without which
 /// /usr/bin/cc and friends are dangling links).
-pub const DEFAULT_ETC: &[EtcEntry] = {
-    use EtcEntry::{Bind, Copy};
-    &[
-        Copy("/etc/passwd"),
-        Copy("/etc/group"),
-        Copy("/etc/hosts"),
-        Copy("/etc/host.conf"),
-        Copy("/etc/nsswitch.conf"),
-        Copy("/etc/resolv.conf"),
-        Copy("/etc/gai.conf"),
-        Copy("/etc/services"),
-        Copy("/etc/protocols"),
-        Copy("/etc/localtime"),
-        Copy("/etc/timezone"),
-        Copy("/etc/ld.so.cache"),
-        Copy("/etc/ld.so.conf"),
-        Bind("/etc/ld.so.conf.d"),
-        Bind("/etc/alternatives"),
-        Bind("/etc/ssl"),
-        Bind("/etc/ca-certificates"),
-        Copy("/etc/os-release"),
-        Copy("/etc/locale.alias"),
-        Copy("/etc/mime.types"),
-        Copy("/etc/inputrc"),
-        Copy("/etc/bash.bashrc"),
-        Copy("/etc/profile"),
-        Copy("/etc/environment"),
-        Copy("/etc/magic"),
-        Copy("/etc/gitconfig"),
-        Bind("/etc/pki"),
-        Bind("/etc/crypto-policies"),
-    ]
-};
+pub const DEFAULT_ETC: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/resolv.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/os-release",
+    "/etc/locale.alias",
+    "/etc/mime.types",
+    "/etc/inputrc",
+    "/etc/bash.bashrc",
+    "/etc/profile",
+    "/etc/environment",
+    "/etc/magic",
+    "/etc/gitconfig",
+    "/etc/pki",
+    "/etc/crypto-policies",
+];
 
 pub fn ro_bind(src: &str, dest: &str, optional: bool) -> FsOp {
     FsOp::Bind {
