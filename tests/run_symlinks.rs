@@ -93,3 +93,57 @@ fn dotdot_in_a_symlink_cannot_climb_out_of_the_root() {
         "climbed out to the host's /tmp"
     );
 }
+
+// Binds in a row into one directory reuse its lookup: a mount over that directory in between
+// must be seen by the next bind, not the directory it covers.
+
+#[test]
+fn bind_after_a_tmpfs_over_its_directory_lands_in_the_tmpfs() {
+    let out = stockade([
+        "run",
+        "--ro-bind",
+        "/etc/hostname",
+        "/x/a",
+        "--tmpfs",
+        "/x",
+        "--ro-bind",
+        "/etc/hostname",
+        "/x/b",
+        "--",
+        "ls",
+        "-A",
+        "/x",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "b\n");
+}
+
+#[test]
+fn bind_into_a_directory_an_earlier_bind_covered_resolves_the_cover() {
+    // /d/sub is covered by a read-only bind of a host directory after the first bind went into
+    // it: the next bind's mount point must be made in the read-only bind, which fails.
+    let out = stockade([
+        "run",
+        "--ro-bind",
+        "/etc/hostname",
+        "/d/sub/a",
+        "--ro-bind",
+        "/usr/share",
+        "/d/sub",
+        "--ro-bind",
+        "/etc/hostname",
+        "/d/sub/b",
+        "--",
+        "true",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 125);
+    let err = stderr(&out);
+    assert!(
+        err.contains("/d/sub/b") && err.contains("Read-only file system"),
+        "{err}"
+    );
+}

@@ -534,8 +534,16 @@ pub fn build_root(plan: &Plan, sources: HostSources) -> Result<()> {
     // Modes in the plan are exact (bwrap's --perms): no umask in between.
     // SAFETY: umask only swaps the process's mask.
     let old_umask = unsafe { libc::umask(0) };
+    let mut last_parent = LastParent::default();
     for (op, source) in plan.fs.iter().zip(per_op) {
-        let result = apply(&root, op, source, &mut dev_nodes).with_context(|| op.to_string());
+        if !matches!(
+            op,
+            FsOp::Bind { .. } | FsOp::Copy { .. } | FsOp::BindFd { .. }
+        ) {
+            last_parent = LastParent::default();
+        }
+        let result = apply(&root, op, source, &mut dev_nodes, &mut last_parent)
+            .with_context(|| op.to_string());
         if let Err(e) = result {
             // SAFETY: as above.
             unsafe { libc::umask(old_umask) };
@@ -574,15 +582,16 @@ fn apply(
     op: &FsOp,
     source: Source,
     dev_nodes: &mut Option<Vec<(String, OwnedFd)>>,
+    last_parent: &mut LastParent,
 ) -> Result<()> {
     match op {
         FsOp::Bind { dest, mode, .. } => match source {
-            Source::Tree(tree) => bind(root, tree, dest, *mode),
+            Source::Tree(tree) => bind(root, last_parent, tree, dest, *mode),
             _ => Ok(()),
         },
         FsOp::Copy { dest, .. } => match source {
             Source::Copy(file, size, mode) => copy_file(root, dest, &file, size, mode),
-            Source::Tree(tree) => bind(root, tree, dest, BindMode::ReadOnly),
+            Source::Tree(tree) => bind(root, last_parent, tree, dest, BindMode::ReadOnly),
             _ => Ok(()),
         },
         FsOp::BindFd {
@@ -594,7 +603,7 @@ fn apply(
                 } else {
                     BindMode::ReadWrite
                 };
-                bind(root, tree, dest, mode)
+                bind(root, last_parent, tree, dest, mode)
             }
             _ => Ok(()),
         },
@@ -676,7 +685,13 @@ fn apply(
 
 /// Binds a detached tree at `dest`, with the flags its mode asks for on every submount
 /// (bubblewrap applies them by path, which misses mounts hidden under others; this does not).
-fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()> {
+fn bind(
+    root: &OwnedFd,
+    last_parent: &mut LastParent,
+    tree: OwnedFd,
+    dest: &Path,
+    mode: BindMode,
+) -> Result<()> {
     let attrs = match mode {
         BindMode::ReadOnly => MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
         BindMode::ReadWrite => MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
@@ -684,13 +699,102 @@ fn bind(root: &OwnedFd, tree: OwnedFd, dest: &Path, mode: BindMode) -> Result<()
     };
     set_attrs(tree.as_raw_fd(), attrs, true).context("setting mount flags")?;
     let kind = if is_dir(&tree) { Kind::Dir } else { Kind::File };
-    let target = resolve_dest(
-        root,
-        dest,
-        kind,
-        if kind == Kind::Dir { 0o755 } else { 0o444 },
-    )?;
+    let perms = if kind == Kind::Dir { 0o755 } else { 0o444 };
+    let target = match last_parent.resolve(root, dest)? {
+        // The usual case, a new entry: made and mounted on by name in its parent, with no
+        // descriptor of its own (three calls fewer than resolve_dest, which matters for a
+        // profile's dozens of binds).
+        Some((parent, name)) => match make_mount_point(parent, name, kind, perms) {
+            Ok(true) => return attach_at(&tree, parent, name).context("attaching"),
+            Ok(false) => open_in_root(root, dest, libc::O_PATH)
+                .with_context(|| format!("resolving {}", dest.display()))?,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dest.display())),
+        },
+        None => resolve_dest(root, dest, kind, perms)?,
+    };
     attach(&tree, &target).context("attaching")?;
+    Ok(())
+}
+
+/// The directory the previous bind went into, kept for the next: a run of binds into one
+/// directory (the default profile's /etc entries, the /dev nodes) looks it up once.
+///
+/// Why it cannot go stale: only binds use it, and `build_root` drops it before any other
+/// operation. A bind mounts on an entry *in* the cached directory, which does not change what
+/// the directory's path resolves to; a bind anywhere else replaces the cache with its own
+/// parent first.
+#[derive(Default)]
+struct LastParent {
+    path: Option<PathBuf>,
+    fd: Option<OwnedFd>,
+}
+
+impl LastParent {
+    /// The parent directory of `dest` inside the root (made, with its missing parents, when
+    /// absent) and `dest`'s last name; None when `dest` has no name to create (`/`, `..`).
+    fn resolve<'a>(
+        &mut self,
+        root: &OwnedFd,
+        dest: &'a Path,
+    ) -> Result<Option<(&OwnedFd, &'a OsStr)>> {
+        let Some(Component::Normal(name)) = dest.components().next_back() else {
+            return Ok(None);
+        };
+        let parent = dest.parent().unwrap_or(Path::new("/"));
+        if self.path.as_deref() != Some(parent) || self.fd.is_none() {
+            self.path = None;
+            let fd = match open_in_root(root, parent, libc::O_PATH) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    resolve_dest(root, parent, Kind::Dir, 0o700)?
+                }
+                Err(e) => return Err(e).with_context(|| format!("resolving {}", parent.display())),
+            };
+            self.fd = Some(fd);
+            self.path = Some(parent.to_path_buf());
+        }
+        Ok(self.fd.as_ref().map(|fd| (fd, name)))
+    }
+}
+
+/// Makes `name` in `parent` as an empty mount point of `kind`; false when it exists already.
+fn make_mount_point(
+    parent: &OwnedFd,
+    name: &OsStr,
+    kind: Kind,
+    mode: u32,
+) -> std::io::Result<bool> {
+    let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
+    let dir = parent.as_raw_fd();
+    let ret = match kind {
+        // SAFETY: `c` outlives the call; `dir` is an open directory descriptor.
+        Kind::Dir => unsafe { libc::mkdirat(dir, c.as_ptr(), mode) },
+        // A regular file by mknod: no open file to make and close, as O_CREAT would.
+        // SAFETY: as above; a regular file needs no device number.
+        Kind::File => unsafe { libc::mknodat(dir, c.as_ptr(), libc::S_IFREG | mode, 0) },
+    };
+    match check(ret as libc::c_long) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Attaches the detached mount `mount` on `name` in `parent`. The name is not followed if it
+/// is a symlink (no MOVE_MOUNT_T_SYMLINKS); it was made a moment ago, inside the root.
+fn attach_at(mount: &OwnedFd, parent: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
+    let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: both descriptors are open; both paths are C strings that outlive the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            parent.as_raw_fd(),
+            c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
     Ok(())
 }
 
@@ -862,7 +966,7 @@ fn bind_data(root: &OwnedFd, dest: &Path, bytes: &[u8], mode: u32, read_only: bo
     } else {
         BindMode::ReadWrite
     };
-    bind(root, tree, dest, mode)
+    bind(root, &mut LastParent::default(), tree, dest, mode)
 }
 
 /// tmpfs with the host's harmless device nodes bound in, a private devpts, shm, and the
@@ -876,9 +980,16 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
     )?;
     let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
     attach(&fs, &target)?;
+    let mut last_parent = LastParent::default();
     for (name, node) in nodes {
-        bind(root, node, &dest.join(&name), BindMode::Dev)
-            .with_context(|| format!("/dev/{name}"))?;
+        bind(
+            root,
+            &mut last_parent,
+            node,
+            &dest.join(&name),
+            BindMode::Dev,
+        )
+        .with_context(|| format!("/dev/{name}"))?;
     }
     let pts = new_fs(
         "devpts",
