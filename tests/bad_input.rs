@@ -83,7 +83,9 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             what: "malformed TOML",
             args: guard(strings(&["--profile", &malformed])),
             status: 125,
-            message: format!("stockade: {malformed}:2:12: invalid string expected `\"`, `'`"),
+            message: format!(
+                "stockade: {malformed}:2:12: string values must be quoted, expected literal string"
+            ),
         },
         Case {
             what: "unknown key",

@@ -190,7 +190,7 @@ pub fn built_in(name: &str) -> Option<Source> {
 impl Catalog for HostCatalog {
     fn find(&self, name: &str, after: Option<Origin>) -> Result<Option<Source>> {
         check_name(name)?;
-        let wanted = |origin: Origin| after.map_or(true, |a| origin > a);
+        let wanted = |origin: Origin| after.is_none_or(|a| origin > a);
         for (origin, dir) in self.dirs() {
             if !wanted(origin) {
                 continue;

@@ -1,13 +1,14 @@
 //! Turning a byte span in a profile into `file:line:column: key: message`.
 //!
-//! The key path (`fs[2].mode`, `seccomp.allow[0]`) comes from re-reading the document with
-//! toml_edit, which keeps the span of every key and value. That happens only on the error path,
+//! The key path (`fs[2].mode`, `seccomp.allow[0]`) comes from re-reading the document as a
+//! spanned tree (toml's DeTable), which keeps the span of every key and value. That happens only on the error path,
 //! so a good launch pays nothing for it.
 
 use std::ops::Range;
 
 use anyhow::anyhow;
-use toml_edit::{ImDocument, Item, Table, Value};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 use crate::error::Failure;
 
@@ -43,25 +44,18 @@ pub fn error_at(
 
 /// The dotted path of the innermost key or value whose span contains `offset`.
 pub fn key_path_at(text: &str, offset: usize) -> Option<String> {
-    let doc = ImDocument::parse(text).ok()?;
+    let doc = DeTable::parse(text).ok()?;
     let mut best: Option<(usize, String)> = None;
-    visit_table(doc.as_table(), "", offset, &mut best);
+    visit_table(doc.get_ref(), "", offset, &mut best);
     best.map(|(_, path)| path)
 }
 
 /// Keeps the candidate whose span is smallest: the most specific node at the offset.
-fn consider(
-    span: Option<Range<usize>>,
-    path: &str,
-    offset: usize,
-    best: &mut Option<(usize, String)>,
-) {
-    if let Some(span) = span {
-        let contains = span.start <= offset && offset < span.end.max(span.start + 1);
-        let width = span.end - span.start;
-        if contains && best.as_ref().map_or(true, |(w, _)| width <= *w) {
-            *best = Some((width, path.to_string()));
-        }
+fn consider(span: Range<usize>, path: &str, offset: usize, best: &mut Option<(usize, String)>) {
+    let contains = span.start <= offset && offset < span.end.max(span.start + 1);
+    let width = span.end - span.start;
+    if contains && best.as_ref().is_none_or(|(w, _)| width <= *w) {
+        *best = Some((width, path.to_string()));
     }
 }
 
@@ -73,51 +67,29 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn visit_table(table: &Table, prefix: &str, offset: usize, best: &mut Option<(usize, String)>) {
-    for (name, item) in table.iter() {
-        let path = join(prefix, name);
-        if let Some((key, _)) = table.get_key_value(name) {
-            consider(key.span(), &path, offset, best);
-        }
-        visit_item(item, &path, offset, best);
+/// Tables of every kind (`[t]`, `[[t]]` elements, inline tables) are DeTables.
+fn visit_table(table: &DeTable, prefix: &str, offset: usize, best: &mut Option<(usize, String)>) {
+    for (key, value) in table.iter() {
+        let path = join(prefix, key.get_ref());
+        consider(key.span(), &path, offset, best);
+        visit_value(value, &path, offset, best);
     }
 }
 
-fn visit_item(item: &Item, path: &str, offset: usize, best: &mut Option<(usize, String)>) {
-    match item {
-        Item::None => {}
-        Item::Value(v) => visit_value(v, path, offset, best),
-        Item::Table(t) => {
-            consider(t.span(), path, offset, best);
-            visit_table(t, path, offset, best);
-        }
-        Item::ArrayOfTables(a) => {
-            for (i, t) in a.iter().enumerate() {
-                let path = format!("{path}[{i}]");
-                consider(t.span(), &path, offset, best);
-                visit_table(t, &path, offset, best);
-            }
-        }
-    }
-}
-
-fn visit_value(value: &Value, path: &str, offset: usize, best: &mut Option<(usize, String)>) {
+fn visit_value(
+    value: &Spanned<DeValue>,
+    path: &str,
+    offset: usize,
+    best: &mut Option<(usize, String)>,
+) {
     consider(value.span(), path, offset, best);
-    match value {
-        Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                visit_value(v, &format!("{path}[{i}]"), offset, best);
+    match value.get_ref() {
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                visit_value(item, &format!("{path}[{i}]"), offset, best);
             }
         }
-        Value::InlineTable(t) => {
-            for (name, v) in t.iter() {
-                let sub = join(path, name);
-                if let Some((key, _)) = t.get_key_value(name) {
-                    consider(key.span(), &sub, offset, best);
-                }
-                visit_value(v, &sub, offset, best);
-            }
-        }
+        DeValue::Table(table) => visit_table(table, path, offset, best),
         _ => {}
     }
 }

@@ -472,9 +472,10 @@ fn bad_values_are_reported_at_the_value() {
 
 #[test]
 fn syntax_errors_are_located() {
+    // Reported where the missing `]` belongs: right after the array's opening bracket.
     let catalog = user("description = \"x\"\nfs = [\n");
     assert!(
-        error(&catalog, "p").starts_with("/u/p.toml:3:1:"),
+        error(&catalog, "p").starts_with("/u/p.toml:2:7: unclosed array"),
         "{}",
         error(&catalog, "p")
     );
