@@ -3,27 +3,27 @@
 # of each launch stage, side by side with bubblewrap in one run on this machine.
 #
 # Usage: bench/run.sh [--quick]
-# As root it installs what it needs (hyperfine, bubblewrap, gcc, make, time), builds a release
+# As root it installs what it needs (bubblewrap, gcc, make, time), builds a release
 # binary and measures as the unprivileged user $STOCKADE_TEST_USER (default tester).
 # --quick uses fewer runs (for trying the script, not for numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 user="${STOCKADE_TEST_USER:-tester}"
-runs=300 warmup=30 launches=500 loops=10000000 build_runs=5 stage_runs=50
+runs=300 launches=500 loops=10000000 build_runs=5 stage_runs=50
 if [ "${1:-}" = "--quick" ]; then
-    runs=30 warmup=5 launches=50 loops=1000000 build_runs=1 stage_runs=10
+    runs=30 launches=50 loops=1000000 build_runs=1 stage_runs=10
 fi
 
 if [ "$(id -u)" = 0 ]; then
     need=""
-    for tool in hyperfine bwrap gcc make /usr/bin/time python3; do
+    for tool in bwrap gcc make /usr/bin/time python3; do
         command -v "$tool" >/dev/null || need=1
     done
     if [ -n "$need" ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            hyperfine bubblewrap gcc libc6-dev make time python3 >/dev/null
+            bubblewrap gcc libc6-dev make time python3 >/dev/null
     fi
     id "$user" >/dev/null 2>&1 || useradd --create-home "$user"
     # The same switch as the tests' runner, with the user's own HOME (stockade looks for the
@@ -57,17 +57,23 @@ if as_user "$bin" bwrap $strict /bin/true >/dev/null 2>&1; then
     have_bwrap_mode=1
 fi
 
-echo "== 1. startup of /bin/true ($runs runs, $warmup warm-up; medians)"
-cmds=(-n "a: stockade run (default profile)" "$bin run -- /bin/true")
+echo "== 1. startup of /bin/true ($runs interleaved rounds after 10 warm-up rounds; medians)"
+# In rounds (bench/src/rounds.c), not in one block of runs per launcher: the machine's speed
+# drifts by more than the differences measured here, and a block of (a) and a block of (d)
+# taken a minute apart gave a/d 2.42 where the same run's interleaved rounds gave 1.73.
+names=("a: stockade run (default profile)")
+cmds=("$bin" run -- /bin/true)
 if [ -n "$have_bwrap_mode" ]; then
-    cmds+=(-n "b: stockade bwrap (strict line)" "sh -c 'exec $bin bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf'")
+    names+=("b: stockade bwrap (strict line)")
+    cmds+=(::: /bin/sh -c "exec $bin bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf")
 fi
-cmds+=(-n "c: bubblewrap (strict line)" "sh -c 'exec bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf'")
-cmds+=(-n "d: unshare -Urmpfiun (kernel floor)" "unshare -Urmpfiun /bin/true")
-cmds+=(-n "e: /bin/true (bare)" "/bin/true")
-cmds+=(-n "sh -c exit (shell cost inside b, c)" "sh -c 'exec /bin/true 9</dev/null'")
+names+=("c: bubblewrap (strict line)" "d: unshare -Urmpfiun (kernel floor)" "e: /bin/true (bare)"
+    "sh -c exit (shell cost inside b, c)")
+cmds+=(::: /bin/sh -c "exec bwrap $strict $seccomp_arg /bin/true 9<$work/default.bpf")
+cmds+=(::: /usr/bin/unshare -Urmpfiun /bin/true ::: /bin/true ::: /bin/sh -c "exec /bin/true 9</dev/null")
 touch "$work/default.bpf"
-as_user hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$work/startup.json" "${cmds[@]}" >"$work/hyperfine.log" 2>&1 || { cat "$work/hyperfine.log"; exit 1; }
+as_user "$work/rounds" "$runs" "${cmds[@]}" >"$work/startup.txt"
+printf '%s\n' "${names[@]}" >"$work/startup-names.txt"
 
 echo "== 2. peak memory (max RSS of any process in the tree, KiB; median of 20)"
 # Most of stockade's resident memory is its own text (see build.rs); tell whether this build
@@ -202,10 +208,10 @@ as_user "$work/rounds" "$runs" \
     /usr/bin/unshare -Urmpfiu /bin/true >"$work/parts.txt"
 
 python3 - "$work" <<PY
-import json, sys, collections, statistics
+import sys, collections, statistics
 work = sys.argv[1]
-res = json.load(open(f"{work}/startup.json"))["results"]
-med = {r["command"]: statistics.median(r["times"]) * 1000 for r in res}
+names = [line.rstrip("\n") for line in open(f"{work}/startup-names.txt")]
+med = dict(zip(names, (float(x) for x in open(f"{work}/startup.txt"))))
 def find(prefix):
     return next((v for k, v in med.items() if k.startswith(prefix)), None)
 a, b, c, d = find("a:"), find("b:"), find("c:"), find("d:")
