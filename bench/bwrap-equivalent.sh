@@ -10,10 +10,12 @@ for d in bin sbin lib lib32 lib64 libx32; do
         args="$args --ro-bind /$d /$d"
     fi
 done
-for f in passwd group hosts host.conf nsswitch.conf resolv.conf gai.conf services protocols \
-    localtime timezone ld.so.cache ld.so.conf ld.so.conf.d alternatives ssl ca-certificates \
-    os-release locale.alias mime.types inputrc bash.bashrc profile environment magic gitconfig \
-    pki crypto-policies; do
-    args="$args --ro-bind-try /etc/$f /etc/$f"
+# The /etc entries are read from the default profile itself, so that the two cannot drift
+# apart (plan.rs keeps a copy for the plan without profiles, tied to the profile by a test).
+profile="$(dirname "$0")/../profiles/default.toml"
+etc=$(sed -n 's|^ *{ type = "ro-bind", src = "\(/etc/[^"]*\)", try = true },$|\1|p' "$profile")
+[ -n "$etc" ] || { echo "bwrap-equivalent.sh: no /etc entries found in $profile" >&2; exit 1; }
+for f in $etc; do
+    args="$args --ro-bind-try $f $f"
 done
 echo "$args --proc /proc --dev /dev --tmpfs /tmp --remount-ro /"
