@@ -297,3 +297,32 @@ fn tiocsti_cannot_push_input_into_the_callers_terminal() {
     assert!(printed.starts_with("refused"), "{printed}");
     assert!(!injected, "TIOCSTI reached the caller's terminal");
 }
+
+/// The command's seccomp filter and rlimits are set up by a child that shares PID 1's memory
+/// until its exec (as posix_spawn does): they must still be the command's alone, not PID 1's,
+/// which has to go on reaping and forwarding signals.
+#[test]
+fn the_commands_filter_and_limits_stay_off_pid_1() {
+    let out = stockade([
+        "run",
+        "--rlimit",
+        "nofile=64",
+        "--",
+        "sh",
+        "-c",
+        "for p in 1 self; do grep -h '^Seccomp:' /proc/$p/status; \
+         awk '/^Max open files/ {print $4}' /proc/$p/limits; done",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    // PID 1: no filter (mode 0) and the caller's open-files limit.
+    assert_eq!(lines[0], "Seccomp:\t0", "{text}");
+    assert_ne!(lines[1], "64", "{text}");
+    // The command: filtered (mode 2), with the limit asked for.
+    assert_eq!(lines[2], "Seccomp:\t2", "{text}");
+    assert_eq!(lines[3], "64", "{text}");
+}

@@ -445,25 +445,21 @@ fn sandbox_child(
     }
     // Held by this init until the sandbox ends.
     let _locks = handoff::take_locks(plan)?;
-    // SAFETY: this process is single-threaded, so the child may do anything after fork.
-    match unsafe { nix::unistd::fork() }.context("forking the command")? {
-        nix::unistd::ForkResult::Child => {
-            let Err(err) = exec_command(plan, prep, &exec, report, timer);
-            report_and_exit(report, setup_status(plan), &error::one_line(&err));
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            // Only the command holds the report pipe now: its exec closes the last copy.
-            // SAFETY: closing our copy of a descriptor we own and no longer use.
-            unsafe { libc::close(report.as_raw_fd()) };
-            let end = init::reap_until_end(child, plan.namespaces.pid);
-            if let Some(pipe) = &prep.end {
-                // SAFETY: write(2) of a local buffer to a descriptor we own.
-                unsafe { libc::write(pipe.as_raw_fd(), end.to_bytes().as_ptr().cast(), 8) };
-            }
-            // SAFETY: _exit from a forked child; see report_and_exit.
-            unsafe { libc::_exit(end.code) }
-        }
+    let child = process::spawn_sharing_memory(&mut || {
+        let Err(err) = exec_command(plan, prep, &exec, report, timer);
+        report_and_exit(report, setup_status(plan), &error::one_line(&err));
+    })?;
+    // Only the command holds the report pipe now: its exec closes the last copy.
+    // SAFETY: closing our copy of a descriptor we own and no longer use.
+    unsafe { libc::close(report.as_raw_fd()) };
+    let end = init::reap_until_end(Pid::from_raw(child), plan.namespaces.pid);
+    if let Some(pipe) = &prep.end {
+        // SAFETY: write(2) of a local buffer to a descriptor we own.
+        unsafe { libc::write(pipe.as_raw_fd(), end.to_bytes().as_ptr().cast(), 8) };
     }
+    // SAFETY: _exit from PID 1, which must not run the launcher's atexit handlers; see
+    // report_and_exit.
+    unsafe { libc::_exit(end.code) }
 }
 
 /// The working directory: the plan's, or the caller's when it exists inside, else `/` (in bwrap
