@@ -291,15 +291,7 @@ fn resolve_or_create(
         // `/`, or a path ending in `..`: nothing to create.
         _ => return existing(root),
     };
-    let parent_path = dest.parent().unwrap_or(Path::new("/"));
-    let parent_fd = match open_in_root(root, parent_path, libc::O_PATH) {
-        Ok(fd) => fd,
-        // Deeper gaps recurse, each level resolved again from the root.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-            resolve_dest_with_parents(root, parent_path, Kind::Dir, parent, parent)?
-        }
-        Err(e) => return Err(e).with_context(|| format!("resolving {}", parent_path.display())),
-    };
+    let parent_fd = open_or_make_dir(root, dest.parent().unwrap_or(Path::new("/")), parent)?;
     match create_entry(&parent_fd, name, kind, mode) {
         Ok(Some(fd)) => Ok(Resolved { fd, created: true }),
         // Made by an earlier step of this plan, by the profile's author, or by someone else
@@ -307,6 +299,18 @@ fn resolve_or_create(
         Ok(None) => existing(root),
         // The parent is not a directory (ENOTDIR), and the like: say so about `dest`.
         Err(e) => Err(e).with_context(|| format!("creating {}", dest.display())),
+    }
+}
+
+/// Opens directory `path` inside the root as O_PATH, making it and its missing parents with
+/// `mode` when it does not exist. Deeper gaps recurse, each level resolved again from the root.
+fn open_or_make_dir(root: &OwnedFd, path: &Path, mode: u32) -> Result<OwnedFd> {
+    match open_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            resolve_dest_with_parents(root, path, Kind::Dir, mode, mode)
+        }
+        Err(e) => Err(e).with_context(|| format!("resolving {}", path.display())),
     }
 }
 
@@ -743,14 +747,9 @@ impl LastParent {
         let parent = dest.parent().unwrap_or(Path::new("/"));
         if self.path.as_deref() != Some(parent) || self.fd.is_none() {
             self.path = None;
-            let fd = match open_in_root(root, parent, libc::O_PATH) {
-                Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    resolve_dest(root, parent, Kind::Dir, 0o700)?
-                }
-                Err(e) => return Err(e).with_context(|| format!("resolving {}", parent.display())),
-            };
-            self.fd = Some(fd);
+            // Missing parents of mount points are private to the sandbox's user, as in
+            // resolve_dest.
+            self.fd = Some(open_or_make_dir(root, parent, 0o700)?);
             self.path = Some(parent.to_path_buf());
         }
         Ok(self.fd.as_ref().map(|fd| (fd, name)))
