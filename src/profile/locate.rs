@@ -1,8 +1,8 @@
 //! Turning a byte span in a profile into `file:line:column: key: message`.
 //!
 //! The key path (`fs[2].mode`, `seccomp.allow[0]`) comes from re-reading the document as a
-//! spanned tree (toml's DeTable), which keeps the span of every key and value. That happens only on the error path,
-//! so a good launch pays nothing for it.
+//! spanned tree (toml's DeTable), which keeps the span of every key and value. That happens
+//! only on the error path, so a good launch pays nothing for it.
 
 use std::ops::Range;
 

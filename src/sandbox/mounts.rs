@@ -117,15 +117,28 @@ pub(super) fn set_attrs(fd: RawFd, attrs: u64, recursive: bool) -> std::io::Resu
 
 /// Attaches the detached mount `mount` onto the object `target` refers to.
 pub(super) fn attach(mount: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
-    // SAFETY: both descriptors are open; the empty paths are static C strings.
+    move_mount(mount, target, c"", MOVE_MOUNT_T_EMPTY_PATH)
+}
+
+/// Attaches the detached mount `mount` on `name` in `parent`. The name is not followed if it
+/// is a symlink (no MOVE_MOUNT_T_SYMLINKS); it was made a moment ago, inside the root.
+fn attach_at(mount: &OwnedFd, parent: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
+    let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
+    move_mount(mount, parent, &c, 0)
+}
+
+/// move_mount(2) of the detached mount `mount` to `to` in `dir` (`to_flags`: how `to` is
+/// looked up).
+fn move_mount(mount: &OwnedFd, dir: &OwnedFd, to: &CStr, to_flags: u32) -> std::io::Result<()> {
+    // SAFETY: both descriptors are open; both paths are C strings that outlive the call.
     check(unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             mount.as_raw_fd(),
             c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+            dir.as_raw_fd(),
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | to_flags,
         )
     })?;
     Ok(())
@@ -281,11 +294,7 @@ fn resolve_or_create(
     mode: u32,
     parent: u32,
 ) -> Result<Resolved> {
-    let existing = |root| {
-        open_in_root(root, dest, libc::O_PATH)
-            .map(|fd| Resolved { fd, created: false })
-            .with_context(|| format!("resolving {}", dest.display()))
-    };
+    let existing = |root| open_existing(root, dest).map(|fd| Resolved { fd, created: false });
     let name = match dest.components().next_back() {
         Some(Component::Normal(name)) => name,
         // `/`, or a path ending in `..`: nothing to create.
@@ -300,6 +309,11 @@ fn resolve_or_create(
         // The parent is not a directory (ENOTDIR), and the like: say so about `dest`.
         Err(e) => Err(e).with_context(|| format!("creating {}", dest.display())),
     }
+}
+
+/// Opens `dest`, which exists, inside the root as O_PATH (following links that stay inside).
+fn open_existing(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root, dest, libc::O_PATH).with_context(|| format!("resolving {}", dest.display()))
 }
 
 /// Opens directory `path` inside the root as O_PATH, making it and its missing parents with
@@ -710,8 +724,7 @@ fn bind(
         // profile's dozens of binds).
         Some((parent, name)) => match make_mount_point(parent, name, kind, perms) {
             Ok(true) => return attach_at(&tree, parent, name).context("attaching"),
-            Ok(false) => open_in_root(root, dest, libc::O_PATH)
-                .with_context(|| format!("resolving {}", dest.display()))?,
+            Ok(false) => open_existing(root, dest)?,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dest.display())),
         },
         None => resolve_dest(root, dest, kind, perms)?,
@@ -728,10 +741,7 @@ fn bind(
 /// the directory's path resolves to; a bind anywhere else replaces the cache with its own
 /// parent first.
 #[derive(Default)]
-struct LastParent {
-    path: Option<PathBuf>,
-    fd: Option<OwnedFd>,
-}
+struct LastParent(Option<(PathBuf, OwnedFd)>);
 
 impl LastParent {
     /// The parent directory of `dest` inside the root (made, with its missing parents, when
@@ -745,14 +755,14 @@ impl LastParent {
             return Ok(None);
         };
         let parent = dest.parent().unwrap_or(Path::new("/"));
-        if self.path.as_deref() != Some(parent) || self.fd.is_none() {
-            self.path = None;
+        if self.0.as_ref().map(|(path, _)| path.as_path()) != Some(parent) {
+            // Dropped first, so that a failed lookup leaves nothing stale behind.
+            self.0 = None;
             // Missing parents of mount points are private to the sandbox's user, as in
             // resolve_dest.
-            self.fd = Some(open_or_make_dir(root, parent, 0o700)?);
-            self.path = Some(parent.to_path_buf());
+            self.0 = Some((parent.to_path_buf(), open_or_make_dir(root, parent, 0o700)?));
         }
-        Ok(self.fd.as_ref().map(|fd| (fd, name)))
+        Ok(self.0.as_ref().map(|(_, fd)| (fd, name)))
     }
 }
 
@@ -777,24 +787,6 @@ fn make_mount_point(
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// Attaches the detached mount `mount` on `name` in `parent`. The name is not followed if it
-/// is a symlink (no MOVE_MOUNT_T_SYMLINKS); it was made a moment ago, inside the root.
-fn attach_at(mount: &OwnedFd, parent: &OwnedFd, name: &OsStr) -> std::io::Result<()> {
-    let c = CString::new(name.as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: both descriptors are open; both paths are C strings that outlive the call.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mount.as_raw_fd(),
-            c"".as_ptr(),
-            parent.as_raw_fd(),
-            c.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    })?;
-    Ok(())
 }
 
 fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
