@@ -4,7 +4,10 @@
 use anyhow::Result;
 use toml::Spanned;
 
+use serde::Deserialize;
+
 use super::catalog::Source;
+use super::compiled;
 use super::locate::error_at;
 use super::schema::{FsEntry, FsKind, ProfileFile};
 
@@ -25,8 +28,12 @@ impl Layer {
 /// Parses and checks a profile. `check_syscalls` resolves the seccomp names (skipped when the
 /// launch runs without a filter).
 pub fn parse(source: Source, check_syscalls: bool) -> Result<Layer> {
-    let profile: ProfileFile = toml::from_str(&source.text)
-        .map_err(|e| error_at(&source.file, &source.text, e.span(), e.message()))?;
+    let profile: Result<ProfileFile, toml::de::Error> = match compiled::document(&source.text) {
+        Some(document) => ProfileFile::deserialize(toml::de::Deserializer::from(document)),
+        None => toml::from_str(&source.text),
+    };
+    let profile =
+        profile.map_err(|e| error_at(&source.file, &source.text, e.span(), e.message()))?;
     let layer = Layer { source, profile };
     for entry in &layer.profile.fs {
         check_fs_entry(&layer, entry)?;

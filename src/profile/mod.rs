@@ -2,12 +2,13 @@
 //! `stockade profile list|show|check` commands.
 //!
 //! The pipeline: `catalog` finds the file, `load` parses and checks it (errors carry
-//! `file:line:column` and the key), `merge` follows `extends` and merges base first, `build`
+//! `file:line:column` and the key; a built-in's text comes parsed already, from `compiled`), `merge` follows `extends` and merges base first, `build`
 //! turns the merged profile into a [`Plan`]. The format is documented in stockade-profile(5).
 
 pub mod build;
 pub mod catalog;
 pub mod commands;
+pub mod compiled;
 pub mod load;
 pub mod locate;
 pub mod merge;

@@ -699,3 +699,22 @@ fn fallback_key_is_inherited_and_can_be_turned_back_off() {
         error(&bad, "p")
     );
 }
+
+/// The documents build.rs compiled in give the same profiles, spans included, as parsing the
+/// built-in texts, and every built-in has one.
+#[test]
+fn compiled_built_ins_match_their_parse() {
+    use serde::Deserialize;
+    for (name, text) in BUILT_IN {
+        let document = super::compiled::document(text)
+            .unwrap_or_else(|| panic!("no compiled document for {name}"));
+        let reparsed = toml::de::DeTable::parse(text).unwrap();
+        assert_eq!(format!("{document:?}"), format!("{reparsed:?}"), "{name}");
+        let compiled = ProfileFile::deserialize(toml::de::Deserializer::from(document)).unwrap();
+        let parsed: ProfileFile = toml::from_str(text).unwrap();
+        assert_eq!(format!("{compiled:?}"), format!("{parsed:?}"), "{name}");
+    }
+    assert_eq!(super::compiled::DOCUMENTS.len(), BUILT_IN.len());
+    // Any other text is parsed.
+    assert!(super::compiled::document("description = \"x\"\n").is_none());
+}
