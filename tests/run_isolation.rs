@@ -272,13 +272,13 @@ fn minimal_dev_has_the_usual_nodes_and_a_private_devpts() {
         &[],
         "for n in null zero full random urandom tty; do test -c /dev/$n && echo $n; done; \
          test -L /dev/ptmx && test -c /dev/pts/ptmx && echo ptmx; \
-         test -d /dev/shm && echo shm; readlink /dev/fd /dev/stdin /dev/stdout /dev/stderr; \
+         test -d /dev/shm && echo shm; stat -c %a /dev/shm; readlink /dev/fd /dev/stdin /dev/stdout /dev/stderr; \
          head -c 4 /dev/zero | od -An -tx1 | tr -d ' '; ls /dev/pts | grep -v ptmx | wc -l",
     );
     assert_status(&out, 0);
     assert_eq!(
         stdout(&out),
-        "null\nzero\nfull\nrandom\nurandom\ntty\nptmx\nshm\n/proc/self/fd\n/proc/self/fd/0\n\
+        "null\nzero\nfull\nrandom\nurandom\ntty\nptmx\nshm\n1777\n/proc/self/fd\n/proc/self/fd/0\n\
          /proc/self/fd/1\n/proc/self/fd/2\n00000000\n0\n"
     );
 }

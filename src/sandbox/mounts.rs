@@ -798,7 +798,18 @@ fn split_parent(dest: &Path) -> Result<(&Path, &OsStr)> {
 
 fn symlink(root: &OwnedFd, target: &Path, dest: &Path) -> Result<()> {
     let (parent, name) = split_parent(dest)?;
-    let parent = resolve_dest(root, parent, Kind::Dir, 0o700)?;
+    // `root` is the top of the new root's stack (build_root opens it again after a mount on
+    // /), so links in / (the merged-/usr links) need no lookup.
+    if parent == Path::new("/") {
+        return symlink_in(root, target, name);
+    }
+    // Missing parents of links are private to the sandbox's user, as in resolve_dest.
+    let parent = open_or_make_dir(root, parent, 0o700)?;
+    symlink_in(&parent, target, name)
+}
+
+/// Makes the link `name` -> `target` in `parent`.
+fn symlink_in(parent: &OwnedFd, target: &Path, name: &OsStr) -> Result<()> {
     let t = cstr(target)?;
     let n = CString::new(name.as_bytes())?;
     // SAFETY: both C strings outlive the call; `parent` is an open directory.
@@ -982,6 +993,8 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
         )
         .with_context(|| format!("/dev/{name}"))?;
     }
+    // The tmpfs just attached, for the entries made in it by name.
+    let dev = open_existing(root, dest)?;
     let pts = new_fs(
         "devpts",
         &[
@@ -991,15 +1004,10 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
         ],
         MOUNT_ATTR_NOSUID | 0x8,
     )?;
-    attach(
-        &pts,
-        &resolve_dest(root, &dest.join("pts"), Kind::Dir, 0o755)?,
-    )?;
-    resolve_dest(root, &dest.join("shm"), Kind::Dir, 0o1777)?;
-    chmod_fd(
-        &open_in_root(root, &dest.join("shm"), libc::O_PATH)?,
-        0o1777,
-    )?;
+    make_mount_point(&dev, OsStr::new("pts"), Kind::Dir, 0o755).context("creating pts")?;
+    attach_at(&pts, &dev, OsStr::new("pts")).context("attaching pts")?;
+    // The umask is 0 while the root is built, and mkdir keeps the sticky bit.
+    make_mount_point(&dev, OsStr::new("shm"), Kind::Dir, 0o1777).context("creating shm")?;
     let links = [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -1009,7 +1017,8 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
         ("core", "/proc/kcore"),
     ];
     for (name, target) in links {
-        symlink(root, Path::new(target), &dest.join(name))?;
+        symlink_in(&dev, Path::new(target), OsStr::new(name))
+            .with_context(|| format!("{}", dest.join(name).display()))?;
     }
     Ok(())
 }

@@ -3,10 +3,12 @@
 use anyhow::{Context, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// SIOCGIFFLAGS / SIOCSIFFLAGS on `lo`: an ioctl on any socket is the cheapest way.
+/// SIOCGIFFLAGS / SIOCSIFFLAGS on `lo`: an ioctl on any socket is the cheapest way, and a
+/// unix socket is the cheapest to make and to close (the ioctl reaches the device layer
+/// through any family).
 pub fn loopback_up() -> Result<()> {
     // SAFETY: plain socket(2); the result is checked before use.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return Err(std::io::Error::last_os_error()).context("socket for lo");
     }
