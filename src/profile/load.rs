@@ -2,9 +2,8 @@
 //! takes, environment names set and unset at once, and syscall names.
 
 use anyhow::Result;
-use toml::Spanned;
-
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::catalog::Source;
 use super::compiled;

@@ -2,8 +2,9 @@
 //! `stockade profile list|show|check` commands.
 //!
 //! The pipeline: `catalog` finds the file, `load` parses and checks it (errors carry
-//! `file:line:column` and the key; a built-in's text comes parsed already, from `compiled`), `merge` follows `extends` and merges base first, `build`
-//! turns the merged profile into a [`Plan`]. The format is documented in stockade-profile(5).
+//! `file:line:column` and the key; a built-in's text comes parsed already, from `compiled`),
+//! `merge` follows `extends` and merges base first, `build` turns the merged profile into a
+//! [`Plan`]. The format is documented in stockade-profile(5).
 
 pub mod build;
 pub mod catalog;

@@ -993,8 +993,12 @@ fn minimal_dev(root: &OwnedFd, dest: &Path, nodes: Vec<(String, OwnedFd)>) -> Re
         )
         .with_context(|| format!("/dev/{name}"))?;
     }
-    // The tmpfs just attached, for the entries made in it by name.
-    let dev = open_existing(root, dest)?;
+    // The tmpfs just attached, for the entries made in it by name: the directory the node
+    // binds looked up, or, with no nodes, looked up here.
+    let dev = match last_parent.0 {
+        Some((_, fd)) => fd,
+        None => open_existing(root, dest)?,
+    };
     let pts = new_fs(
         "devpts",
         &[
