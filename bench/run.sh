@@ -41,6 +41,7 @@ bin="$work/stockade"
 cp "target/$(rustc -vV | sed -n "s/^host: //p")/release/stockade" "$bin"
 gcc -O2 -o "$work/syscalls" bench/src/syscalls.c
 gcc -O2 -o "$work/rounds" bench/src/rounds.c
+gcc -O2 -o "$work/reference" bench/src/reference.c
 cd "$work"
 
 # The strict bubblewrap command line both tools run in (b) and (c), with the seccomp filter of
@@ -198,8 +199,18 @@ echo "== 6. what the default profile adds to the unshare floor ($runs interleave
 # The network namespace is part of the floor too: unshare without -n shows its share there.
 grep -v 'src = "/etc/' "$repo/profiles/default.toml" >"$work/no-etc.toml"
 chmod 644 "$work/no-etc.toml"
+# (f) is the kernel's floor for the whole plan: the bubblewrap line stockade prints for it,
+# run by the few lines of C in bench/src/reference.c with the same filter; a/f is what stockade
+# itself adds to the kernel work its profile asks for.
+read -ra plan_line <<<"$(as_user "$bin" run --print-bwrap -- /bin/true | head -1)"
+reference=("$work/reference" "${plan_line[@]:1:${#plan_line[@]}-3}" --seccomp-file "$work/default.bpf" -- /bin/true)
+if ! as_user "${reference[@]}" >/dev/null 2>&1; then
+    echo "   (f) skipped: bench/src/reference.c cannot run this plan; a/f is not measured"
+    reference=(/bin/true)
+fi
 as_user "$work/rounds" "$runs" \
     "$bin" run -- /bin/true ::: \
+    "${reference[@]}" ::: \
     "$bin" run --profile "$work/no-etc.toml" -- /bin/true ::: \
     "$bin" run --net host -- /bin/true ::: \
     "$bin" run --seccomp off -- /bin/true ::: \
@@ -249,6 +260,7 @@ for name, values in stages.items():
 print()
 parts = [float(x) for x in open(f"{work}/parts.txt")]
 labels = ["a: stockade run (default profile)",
+          "f: the same plan in C (bench/src/reference.c)",
           "  without its /etc entries",
           "  without a network namespace (--net host)",
           "  without seccomp (--seccomp off)",
@@ -257,7 +269,10 @@ labels = ["a: stockade run (default profile)",
           "  unshare -Urmpfiu (no network namespace)"]
 print("what the default profile adds to the unshare floor (interleaved; median ms)")
 print(f"  {'launch':45} {'ms':>7} {'a minus this':>13} {'vs d':>6}")
-floor = parts[5]
+floor = parts[6]
+reference_ran = "$(basename "${reference[0]}")" == "reference"
+if not reference_ran:
+    labels[1] = "f: skipped (see above)"
 for label, ms in zip(labels, parts):
     print(f"  {label:45} {ms:7.2f} {parts[0] - ms:13.2f} {ms / floor:6.2f}")
 print()
@@ -268,6 +283,9 @@ if b is not None:
     check("startup b/c (stockade vs bubblewrap, same line)", b / c, 0.8)
 check("startup a/c (default profile vs bubblewrap)", a / c, 1.0)
 check("startup a/d (default profile vs unshare floor)", a / d, 1.5)
+if reference_ran:
+    print(f"  {'(section 6: the plan in C against unshare, f/d)':52} {parts[1] / floor:6.2f}")
+    print(f"  {'(section 6: stockade against the plan in C, a/f)':52} {parts[0] / parts[1]:6.2f}")
 check("peak memory a/c", int("$mem_a") / int("$mem_c"), 1.0)
 check("throughput bubblewrap/stockade, sequential", $tp_bw_seq / $tp_st_seq, 0.8)
 check("throughput bubblewrap/stockade, 2 parallel", $tp_bw_par / $tp_st_par, 0.8)
