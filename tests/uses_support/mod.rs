@@ -216,6 +216,25 @@ impl Drop for Guard {
     }
 }
 
+/// Whether another X server holds display `n`: its lock file names a live process, or its
+/// socket exists without a lock. A lock left by a server that was killed is free: Xvfb removes
+/// it when it starts (without this, every killed server took a display number for good, and
+/// after 140 of them the desktop tests skipped).
+fn display_in_use(lock: &Path, socket: &Path) -> bool {
+    match std::fs::read_to_string(lock) {
+        Ok(text) => match text.trim().parse::<i32>() {
+            Ok(pid) if pid > 0 => {
+                // SAFETY: kill with signal 0 only checks that the process exists.
+                let alive = unsafe { libc::kill(pid, 0) };
+                alive == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+            }
+            _ => true,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => socket.exists(),
+        Err(_) => true,
+    }
+}
+
 /// An Xvfb server on a free display with a fresh MIT-MAGIC-COOKIE (so clients need the
 /// Xauthority file, as on a real desktop), with a black root window (so anything drawn shows).
 pub struct Xvfb {
@@ -241,7 +260,7 @@ impl Xvfb {
         for n in 60..200u32 {
             let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            if lock.exists() || socket.exists() {
+            if display_in_use(&lock, &socket) {
                 continue;
             }
             let display = format!(":{n}");
@@ -407,5 +426,18 @@ impl SessionBus {
             address,
             _daemon: daemon,
         })
+    }
+}
+
+impl Drop for Xvfb {
+    /// SIGTERM first, so that the server removes its lock file and socket (the guard's SIGKILL
+    /// would leave them behind); the guard kills it if it has not gone within two seconds.
+    fn drop(&mut self) {
+        let server = &mut self._server.0;
+        // SAFETY: plain kill(2) to our own child, which has not been reaped yet.
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        wait_for(Duration::from_secs(2), || {
+            matches!(server.try_wait(), Ok(Some(_)))
+        });
     }
 }
