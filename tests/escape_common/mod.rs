@@ -158,13 +158,17 @@ pub fn assert_finished(out: &Output, what: &str) {
 
 /// A name nobody else on the machine uses.
 pub fn unique(tag: &str) -> String {
+    // Tests of one binary run in threads of one process and may ask in the same clock tick
+    // (two abstract socket names once collided): the counter keeps them apart.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     format!(
-        "stockade-{tag}-{}-{}",
+        "stockade-{tag}-{}-{}-{}",
         std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         nanos % 1_000_000_000
     )
 }
