@@ -216,8 +216,8 @@ impl Drop for Guard {
     }
 }
 
-/// Whether another X server holds display `n`: its lock file names a live process, or its
-/// socket exists without a lock. A lock left by a server that was killed is free: Xvfb removes
+/// Whether another X server holds the display of `lock` and `socket`: the lock file names a
+/// live process, or the socket exists without a lock. A lock left by a server that was killed is free: Xvfb removes
 /// it when it starts (without this, every killed server took a display number for good, and
 /// after 140 of them the desktop tests skipped).
 fn display_in_use(lock: &Path, socket: &Path) -> bool {
@@ -350,6 +350,19 @@ impl Xvfb {
     }
 }
 
+impl Drop for Xvfb {
+    /// SIGTERM first, so that the server removes its lock file and socket (the guard's SIGKILL
+    /// would leave them behind); the guard kills it if it has not gone within two seconds.
+    fn drop(&mut self) {
+        let server = &mut self._server.0;
+        // SAFETY: plain kill(2) to our own child, which has not been reaped yet.
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        wait_for(Duration::from_secs(2), || {
+            matches!(server.try_wait(), Ok(Some(_)))
+        });
+    }
+}
+
 /// A binary PPM (P6, maxval 255) as pixels.
 pub fn parse_ppm(data: &[u8]) -> Result<Vec<[u8; 3]>, String> {
     let mut fields = Vec::new();
@@ -426,18 +439,5 @@ impl SessionBus {
             address,
             _daemon: daemon,
         })
-    }
-}
-
-impl Drop for Xvfb {
-    /// SIGTERM first, so that the server removes its lock file and socket (the guard's SIGKILL
-    /// would leave them behind); the guard kills it if it has not gone within two seconds.
-    fn drop(&mut self) {
-        let server = &mut self._server.0;
-        // SAFETY: plain kill(2) to our own child, which has not been reaped yet.
-        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
-        wait_for(Duration::from_secs(2), || {
-            matches!(server.try_wait(), Ok(Some(_)))
-        });
     }
 }
