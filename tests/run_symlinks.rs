@@ -147,3 +147,70 @@ fn bind_into_a_directory_an_earlier_bind_covered_resolves_the_cover() {
         "{err}"
     );
 }
+
+/// The run of binds into one directory reuses its descriptor; a bind that covers that
+/// directory (here `/` itself, with the host's root) must not leave the next bind under the
+/// cover, where the sandbox cannot see it and the path it was meant to hide stays open.
+#[test]
+fn bind_after_a_bind_onto_root_lands_on_the_visible_tree() {
+    let data = TempDir::new("covered");
+    std::fs::create_dir(data.path().join("secret")).unwrap();
+    std::fs::write(data.path().join("secret/key"), "sensitive\n").unwrap();
+    let empty = TempDir::new("cover");
+    let secret = format!("{}/secret", data.str());
+    let out = stockade([
+        "run",
+        "--ro-bind",
+        empty.str(),
+        &format!("{}/a", data.str()),
+        "--bind",
+        "/",
+        "/",
+        "--ro-bind",
+        empty.str(),
+        &secret,
+        "--",
+        "sh",
+        "-c",
+        &format!("ls -A '{secret}'; grep -c ' {secret} ' /proc/self/mountinfo"),
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    // Empty listing (the cover is seen), one mount on the path.
+    assert_eq!(stdout(&out), "1\n", "{}", stderr(&out));
+}
+
+/// The same through a symbolic link: a bind onto a link, in the directory the previous bind
+/// went into, to that directory covers it; the next bind into it must land on the cover.
+#[test]
+fn bind_after_a_bind_onto_a_link_to_its_directory_lands_on_the_cover() {
+    let cover = TempDir::new("link-cover");
+    std::fs::write(cover.path().join("b"), "from the cover\n").unwrap();
+    let out = stockade([
+        "run",
+        "--dir",
+        "/d",
+        "--symlink",
+        "/d",
+        "/d/l",
+        "--ro-bind",
+        "/etc/hostname",
+        "/d/a",
+        "--ro-bind",
+        cover.str(),
+        "/d/l",
+        "--ro-bind",
+        "/etc/hostname",
+        "/d/b",
+        "--",
+        "sh",
+        "-c",
+        "ls -A /d; cat /d/b",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap();
+    assert_eq!(stdout(&out), format!("b\n{hostname}"), "{}", stderr(&out));
+}

@@ -729,6 +729,10 @@ fn bind(
         },
         None => resolve_dest(root, dest, kind, perms)?,
     };
+    // An existing destination (through a symlink, `..` or `/` itself) may be the cached
+    // directory or one of its ancestors: once covered, the cache would put the next bind
+    // under the cover, out of the sandbox's sight.
+    *last_parent = LastParent::default();
     attach(&tree, &target).context("attaching")?;
     Ok(())
 }
@@ -737,9 +741,10 @@ fn bind(
 /// directory (the default profile's /etc entries, the /dev nodes) looks it up once.
 ///
 /// Why it cannot go stale: only binds use it, and `build_root` drops it before any other
-/// operation. A bind mounts on an entry *in* the cached directory, which does not change what
-/// the directory's path resolves to; a bind anywhere else replaces the cache with its own
-/// parent first.
+/// operation. A bind that makes its mount point mounts on a new, empty entry *in* the cached
+/// directory, which does not change what the directory's path resolves to; a bind onto
+/// anything that existed already (which may resolve to the cached directory or above it)
+/// drops the cache.
 #[derive(Default)]
 struct LastParent(Option<(PathBuf, OwnedFd)>);
 
