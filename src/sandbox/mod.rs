@@ -170,6 +170,10 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
+    // Only PID 1 may hold the write end: when the command is the sandbox's first process
+    // (no init), nobody writes, and the launcher's read must see EOF rather than wait on its
+    // own copy.
+    drop(prepared.end.take());
     let child = Pid::from_raw(pid);
     let network = match connect(child, cgroup.as_ref(), pasta, go_w) {
         Ok(network) => network,
