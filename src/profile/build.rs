@@ -7,8 +7,8 @@ use anyhow::{anyhow, Result};
 
 use super::merge::fs_dest;
 use super::schema::{
-    Action, Fallback, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile, SeccompTable,
-    SocketKind, FAMILIES,
+    Action, Fallback, FamilyEntry, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile,
+    SeccompTable, SocketKind, FAMILIES,
 };
 use super::vars::{PathTemplate, Vars};
 use crate::error::Failure;
@@ -235,8 +235,9 @@ fn seccomp_policy(table: &SeccompTable, verbose: bool) -> Result<SeccompPolicy> 
     let socket_families = match &table.socket_families {
         Some(list) => list
             .iter()
+            .map(toml::Spanned::get_ref)
             .filter(|f| !f.remove)
-            .map(|f| f.number())
+            .map(FamilyEntry::number)
             .collect(),
         None => FAMILIES
             .iter()

@@ -112,7 +112,11 @@ fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
         merge_limits(merged.limits.get_or_insert_with(Default::default), limits);
     }
     if let Some(seccomp) = &p.seccomp {
-        merge_seccomp(merged.seccomp.get_or_insert_with(Default::default), seccomp);
+        merge_seccomp(
+            merged.seccomp.get_or_insert_with(Default::default),
+            seccomp,
+            layer,
+        )?;
     }
     merged.sockets.extend(p.sockets.iter().copied());
     if let Some(dbus) = &p.dbus {
@@ -218,22 +222,70 @@ fn merge_limits(into: &mut LimitsTable, from: &LimitsTable) {
 }
 
 /// The allow and deny lists append as written: their `!name` entries are part of what the
-/// resolver applies in order, so removing an inherited entry needs nothing here.
-fn merge_seccomp(into: &mut SeccompTable, from: &SeccompTable) {
+/// resolver applies in order, and here only checked to remove something.
+fn merge_seccomp(into: &mut SeccompTable, from: &SeccompTable, layer: &Layer) -> Result<()> {
     override_with(&mut into.enabled, &from.enabled);
-    into.allow.extend(from.allow.iter().cloned());
-    into.deny_eperm.extend(from.deny_eperm.iter().cloned());
+    append_syscalls(&mut into.allow, &from.allow, "allows", layer)?;
+    append_syscalls(&mut into.deny_eperm, &from.deny_eperm, "denies", layer)?;
     override_with(&mut into.default_action, &from.default_action);
     override_with(&mut into.allow_namespaces, &from.allow_namespaces);
     if let Some(families) = &from.socket_families {
         let list = into.socket_families.get_or_insert_with(Vec::new);
         for entry in families {
-            if entry.remove {
-                list.retain(|f| f.name != entry.name);
-            } else if !list.contains(entry) {
-                list.push(entry.clone());
+            let family = entry.get_ref();
+            if !family.remove {
+                if !list.iter().any(|f| f.get_ref() == family) {
+                    list.push(entry.clone());
+                }
+                continue;
+            }
+            let before = list.len();
+            list.retain(|f| f.get_ref().name != family.name);
+            if list.len() == before {
+                return Err(layer.error(
+                    entry.span(),
+                    &format!(
+                        "!{} removes nothing: no earlier entry allows that family",
+                        family.name
+                    ),
+                ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Appends a layer's syscall entries; a `!name` among them that takes away nothing the
+/// entries before it (here or inherited) listed is an error at that entry.
+fn append_syscalls(
+    into: &mut Vec<Spanned<String>>,
+    from: &[Spanned<String>],
+    verb: &str,
+    layer: &Layer,
+) -> Result<()> {
+    let first_new = into.len();
+    into.extend(from.iter().cloned());
+    if !from.iter().any(|e| e.get_ref().starts_with('!')) {
+        return Ok(());
+    }
+    let names: Vec<&str> = into.iter().map(|e| e.get_ref().as_str()).collect();
+    match crate::syscalls::first_idle_removal(&names) {
+        Some(index) if index >= first_new => {
+            let entry = &into[index];
+            Err(layer.error(
+                entry.span(),
+                &format!(
+                    "{} removes nothing: no earlier entry {verb} {}",
+                    entry.get_ref(),
+                    if entry.get_ref().starts_with("!@") {
+                        "any of its syscalls"
+                    } else {
+                        "that syscall"
+                    }
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -209,7 +209,7 @@ pub struct SeccompTable {
     pub allow_namespaces: Option<bool>,
     /// Address families; `!name` removes an inherited one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub socket_families: Option<Vec<FamilyEntry>>,
+    pub socket_families: Option<Vec<Spanned<FamilyEntry>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

@@ -553,17 +553,17 @@ fn seccomp_lists_append_and_families_remove() {
         .with(
             Origin::User,
             "p",
-            "extends = \"base\"\n[seccomp]\nallow = [\"!@obsolete\", \"ptrace\"]\n\
+            "extends = \"base\"\n[seccomp]\nallow = [\"!@aio\", \"ptrace\"]\n\
              deny_eperm = [\"kill\"]\ndefault_action = \"eperm\"\nsocket_families = [\"!netlink\", \"inet6\"]\n",
         );
     let s = merged(&catalog, "p").seccomp.expect("seccomp table");
     let allow: Vec<&str> = s.allow.iter().map(|a| a.get_ref().as_str()).collect();
-    assert_eq!(allow, ["@system-service", "!@obsolete", "ptrace"]);
+    assert_eq!(allow, ["@system-service", "!@aio", "ptrace"]);
     let families: Vec<i32> = s
         .socket_families
         .unwrap()
         .iter()
-        .map(|f| f.number())
+        .map(|f| f.get_ref().number())
         .collect();
     assert_eq!(families, [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6]);
     let off = catalog.with(
@@ -574,6 +574,61 @@ fn seccomp_lists_append_and_families_remove() {
     let m = merged(&off, "off");
     let p = to_plan(&m, &vars(), &Options::default()).expect("no names to resolve when off");
     assert_eq!(p.seccomp, Seccomp::Off);
+}
+
+#[test]
+fn seccomp_removals_of_nothing_are_errors() {
+    let child = |body: &str| {
+        MemoryCatalog::default()
+            .with(
+                Origin::BuiltIn,
+                "base",
+                "[seccomp]\nallow = [\"read\", \"write\"]\ndeny_eperm = [\"kill\"]\n\
+                 socket_families = [\"unix\"]\n",
+            )
+            .with(
+                Origin::User,
+                "p",
+                &format!("extends = \"base\"\n[seccomp]\n{body}\n"),
+            )
+    };
+    for (body, message) in [
+        (
+            "allow = [\"!write\", \"!ptrace\"]",
+            "/u/p.toml:3:20: seccomp.allow[1]: !ptrace removes nothing: no earlier entry \
+             allows that syscall",
+        ),
+        (
+            "allow = [\"!@mount\"]",
+            "/u/p.toml:3:10: seccomp.allow[0]: !@mount removes nothing: no earlier entry \
+             allows any of its syscalls",
+        ),
+        (
+            // Removed once already: the second removal takes nothing away.
+            "allow = [\"!read\", \"!read\"]",
+            "/u/p.toml:3:19: seccomp.allow[1]: !read removes nothing: no earlier entry allows \
+             that syscall",
+        ),
+        (
+            "deny_eperm = [\"!ptrace\"]",
+            "/u/p.toml:3:15: seccomp.deny_eperm[0]: !ptrace removes nothing: no earlier entry \
+             denies that syscall",
+        ),
+        (
+            "socket_families = [\"!inet\"]",
+            "/u/p.toml:3:20: seccomp.socket_families[0]: !inet removes nothing: no earlier \
+             entry allows that family",
+        ),
+    ] {
+        assert_eq!(error(&child(body), "p"), message, "{body}");
+    }
+    // What is inherited, or added earlier in the same list, can be removed.
+    let fine = child(
+        "allow = [\"!read\", \"ptrace\", \"!ptrace\"]\ndeny_eperm = [\"!kill\"]\n\
+         socket_families = [\"!unix\"]",
+    );
+    let s = merged(&fine, "p").seccomp.expect("seccomp table");
+    assert_eq!(s.socket_families.map(|f| f.len()), Some(0));
 }
 
 /// Needs the syscall tables (`syscalls::resolve`), which land with the seccomp work.

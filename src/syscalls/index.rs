@@ -242,8 +242,12 @@ impl Set {
         self.0[index / 64] |= 1 << (index % 64);
     }
 
-    pub fn remove(&mut self, index: usize) {
-        self.0[index / 64] &= !(1 << (index % 64));
+    /// Takes `index` out; false when it was not in the set.
+    pub fn remove(&mut self, index: usize) -> bool {
+        let word = &mut self.0[index / 64];
+        let had = *word & (1 << (index % 64)) != 0;
+        *word &= !(1 << (index % 64));
+        had
     }
 
     pub fn add_all(&mut self, other: &Set) {
@@ -252,10 +256,14 @@ impl Set {
         }
     }
 
-    pub fn remove_all(&mut self, other: &Set) {
+    /// Takes out every member of `other`; false when none was in the set.
+    pub fn remove_all(&mut self, other: &Set) -> bool {
+        let mut any = false;
         for (w, o) in self.0.iter_mut().zip(other.0) {
+            any |= *w & o != 0;
             *w &= !o;
         }
+        any
     }
 
     pub fn len(&self) -> usize {

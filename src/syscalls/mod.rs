@@ -172,14 +172,34 @@ fn apply_entries<S: AsRef<str>>(entries: &[S]) -> std::result::Result<index::Set
     for (index, entry) in entries.iter().enumerate() {
         let (remove, members) =
             parse_entry(entry.as_ref()).map_err(|message| ResolveError { index, message })?;
-        match (remove, members) {
-            (false, Members::Group(group)) => set.add_all(group),
-            (true, Members::Group(group)) => set.remove_all(group),
-            (false, Members::One(i)) => set.insert(i),
-            (true, Members::One(i)) => set.remove(i),
-        }
+        apply_entry(&mut set, remove, members);
     }
     Ok(set)
+}
+
+/// Adds or removes one entry's members; false for a removal that took nothing away.
+fn apply_entry(set: &mut index::Set, remove: bool, members: Members) -> bool {
+    match (remove, members) {
+        (false, Members::Group(group)) => set.add_all(group),
+        (true, Members::Group(group)) => return set.remove_all(group),
+        (false, Members::One(i)) => set.insert(i),
+        (true, Members::One(i)) => return set.remove(i),
+    }
+    true
+}
+
+/// The index of the first removal (`!name`, `!@group`) that takes away nothing the entries
+/// before it added: a typo, or a syscall that was never allowed. None when every removal
+/// removes something, or at an entry that does not parse (which `check_entries` reports).
+pub fn first_idle_removal<S: AsRef<str>>(entries: &[S]) -> Option<usize> {
+    let mut set = index::Set::EMPTY;
+    for (index, entry) in entries.iter().enumerate() {
+        let (remove, members) = parse_entry(entry.as_ref()).ok()?;
+        if !apply_entry(&mut set, remove, members) {
+            return Some(index);
+        }
+    }
+    None
 }
 
 /// Whether a syscall name exists on any architecture.
