@@ -469,3 +469,54 @@ fn copy_of_a_missing_file_without_try_names_it() {
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A filter that allows execve but little else: a command that cannot be executed is still
+/// reported as such (127 and its name), not as a crash or a hang of the sandbox's process,
+/// whose report then runs under a filter that refuses memory and descriptors.
+#[test]
+fn a_failed_exec_under_a_narrow_filter_is_reported() {
+    let (dir, config) = scratch("narrow-filter");
+    write_user_profile(
+        &config,
+        "narrow",
+        "[seccomp]\nallow = [\"@default\", \"write\"]\n",
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "30"])
+        .arg(stockade_bin())
+        .args(["run", "--profile", "narrow", "--", "/nonexistent-command"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", &config)
+        .output()
+        .unwrap();
+    assert_status(&out, 127);
+    assert_eq!(
+        stderr(&out),
+        "stockade: /nonexistent-command: No such file or directory\n"
+    );
+}
+
+/// A filter without execve is refused before anything is made, at the entry that took it.
+#[test]
+fn a_filter_without_execve_is_refused_where_it_is_taken_away() {
+    let (dir, config) = scratch("no-execve");
+    write_user_profile(
+        &config,
+        "noexec",
+        "extends = \"default\"\n[seccomp]\nallow = [\"!@process\"]\n",
+    );
+    let out = stockade_in(
+        dir.path(),
+        &config,
+        &["run", "--profile", "noexec", "--", "true"],
+    );
+    assert_status(&out, 125);
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(
+            "noexec.toml:3:10: seccomp.allow[0]: !@process takes away execve, so no command \
+             could start\n"
+        ),
+        "{err}"
+    );
+}

@@ -80,7 +80,65 @@ pub fn merge(chain: &[Layer]) -> Result<ProfileFile> {
     for layer in chain {
         merge_layer(&mut merged, layer)?;
     }
+    check_execve_allowed(&merged, chain)?;
     Ok(merged)
+}
+
+/// A filter without execve could start nothing: the command's exec would fail inside the
+/// filter, where stockade can no longer report why. Said here, naming the profile, instead.
+fn check_execve_allowed(merged: &ProfileFile, chain: &[Layer]) -> Result<()> {
+    let Some(seccomp) = merged.seccomp.as_ref().filter(|s| s.enabled != Some(false)) else {
+        return Ok(());
+    };
+    if execve_allowed(seccomp) != Some(false) {
+        return Ok(());
+    }
+    let last = chain
+        .iter()
+        .rev()
+        .find(|l| l.profile.seccomp.is_some())
+        .expect("a merged [seccomp] comes from a layer");
+    Err(super::locate::error_at(
+        &last.source.file,
+        &last.source.text,
+        None,
+        "[seccomp] does not allow execve, so no command could start (allow it, or a group \
+         that has it such as @default)",
+    ))
+}
+
+/// Whether the merged lists let execve through; None when a name does not parse.
+fn execve_allowed(seccomp: &SeccompTable) -> Option<bool> {
+    fn names(list: &[Spanned<String>]) -> Vec<&str> {
+        list.iter().map(|e| e.get_ref().as_str()).collect()
+    }
+    let allowed = crate::syscalls::includes(&names(&seccomp.allow), "execve")?;
+    let denied = crate::syscalls::includes(&names(&seccomp.deny_eperm), "execve")?;
+    Some(allowed && !denied)
+}
+
+/// The last of a layer's new entries (from `first_new` on) that took `name` out of the list,
+/// or (`wanted_in` false) put it in.
+fn entry_changing<'a>(
+    list: &'a [Spanned<String>],
+    first_new: usize,
+    name: &str,
+    wanted_in: bool,
+) -> Option<&'a Spanned<String>> {
+    let is_in = |end: usize| {
+        let names: Vec<&str> = list[..end].iter().map(|e| e.get_ref().as_str()).collect();
+        crate::syscalls::includes(&names, name)
+    };
+    let mut was = is_in(first_new)?;
+    let mut found = None;
+    for (i, entry) in list.iter().enumerate().skip(first_new) {
+        let now = is_in(i + 1)?;
+        if was == wanted_in && now != wanted_in {
+            found = Some(entry);
+        }
+        was = now;
+    }
+    found
 }
 
 fn override_with<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
@@ -225,8 +283,29 @@ fn merge_limits(into: &mut LimitsTable, from: &LimitsTable) {
 /// resolver applies in order, and here only checked to remove something.
 fn merge_seccomp(into: &mut SeccompTable, from: &SeccompTable, layer: &Layer) -> Result<()> {
     override_with(&mut into.enabled, &from.enabled);
+    let had_execve = execve_allowed(into) == Some(true);
+    let (first_allow, first_deny) = (into.allow.len(), into.deny_eperm.len());
     append_syscalls(&mut into.allow, &from.allow, "allows", layer)?;
     append_syscalls(&mut into.deny_eperm, &from.deny_eperm, "denies", layer)?;
+    if had_execve && execve_allowed(into) == Some(false) {
+        // Named at the entry that took it away; a profile that never had it is reported
+        // once merged.
+        let (entry, verb) = match entry_changing(&into.allow, first_allow, "execve", true) {
+            Some(entry) => (entry, "takes away"),
+            None => (
+                entry_changing(&into.deny_eperm, first_deny, "execve", false)
+                    .expect("one of this layer's entries took execve away"),
+                "denies",
+            ),
+        };
+        return Err(layer.error(
+            entry.span(),
+            &format!(
+                "{} {verb} execve, so no command could start",
+                entry.get_ref()
+            ),
+        ));
+    }
     override_with(&mut into.default_action, &from.default_action);
     override_with(&mut into.allow_namespaces, &from.allow_namespaces);
     if let Some(families) = &from.socket_families {

@@ -583,7 +583,7 @@ fn seccomp_removals_of_nothing_are_errors() {
             .with(
                 Origin::BuiltIn,
                 "base",
-                "[seccomp]\nallow = [\"read\", \"write\"]\ndeny_eperm = [\"kill\"]\n\
+                "[seccomp]\nallow = [\"execve\", \"read\", \"write\"]\ndeny_eperm = [\"kill\"]\n\
                  socket_families = [\"unix\"]\n",
             )
             .with(
@@ -631,11 +631,45 @@ fn seccomp_removals_of_nothing_are_errors() {
     assert_eq!(s.socket_families.map(|f| f.len()), Some(0));
 }
 
+#[test]
+fn a_filter_without_execve_is_an_error() {
+    for (text, message) in [
+        (
+            "extends = \"default\"\n[seccomp]\nallow = [\"@aio\", \"!@system-service\"]\n",
+            "/u/p.toml:3:18: seccomp.allow[1]: !@system-service takes away execve, so no \
+             command could start",
+        ),
+        (
+            "extends = \"default\"\n[seccomp]\ndeny_eperm = [\"execve\"]\n",
+            "/u/p.toml:3:15: seccomp.deny_eperm[0]: execve denies execve, so no command could \
+             start",
+        ),
+        (
+            "[seccomp]\nallow = [\"read\"]\n",
+            "/u/p.toml: [seccomp] does not allow execve, so no command could start (allow it, \
+             or a group that has it such as @default)",
+        ),
+    ] {
+        let catalog = with_built_ins().with(Origin::User, "p", text);
+        assert_eq!(error(&catalog, "p"), message, "{text}");
+    }
+    // Taken away and given back, or switched off: fine.
+    for text in [
+        "extends = \"default\"\n[seccomp]\nallow = [\"!@process\", \"execve\"]\n",
+        "[seccomp]\nenabled = false\nallow = [\"read\"]\n",
+    ] {
+        let catalog = with_built_ins().with(Origin::User, "p", text);
+        merged(&catalog, "p");
+    }
+}
+
 /// Needs the syscall tables (`syscalls::resolve`), which land with the seccomp work.
 #[test]
 fn seccomp_policy_resolves_groups() {
-    let catalog =
-        user("[seccomp]\nallow = [\"read\", \"write\", \"!write\"]\ndefault_action = \"kill\"\n");
+    let catalog = user(
+        "[seccomp]\nallow = [\"execve\", \"read\", \"write\", \"!write\"]\n\
+         default_action = \"kill\"\n",
+    );
     let (_, m) = merged_profile(&catalog, "p", true).expect("names resolve");
     let p = to_plan(&m, &vars(), &Options::default()).expect("plan builds");
     let Seccomp::Policy(policy) = p.seccomp else {

@@ -205,10 +205,11 @@ fn confine_and_exec(
         seccomp::install(filters)?;
         Ok(())
     };
+    let args = process::ExecArgs::new(exec);
     if let Err(e) = steps() {
         return e;
     }
-    let errno = process::exec(exec);
+    let errno = args.exec();
     anyhow::anyhow!(
         "{}: {}",
         exec.display_name,

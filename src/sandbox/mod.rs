@@ -58,7 +58,10 @@ impl Timer {
     pub fn mark(&mut self, stage: &str) {
         if self.on {
             let now = Instant::now();
-            eprintln!(
+            // Not eprintln: its panic on a failed write would run under a seccomp filter that
+            // may refuse write (the last mark comes after the filter).
+            let _ = writeln!(
+                std::io::stderr(),
                 "stockade: timing: {stage}: {} us",
                 now.duration_since(self.last).as_micros()
             );
@@ -533,10 +536,19 @@ fn exec_command(
     // After Landlock, which needs descriptors a low --rlimit nofile would deny; before
     // seccomp, which may not allow setrlimit.
     limits::apply_rlimits(&plan.limits.rlimits)?;
+    // Everything a failed exec reports is made now: the filter may refuse memory and
+    // descriptors from here on.
+    let args = process::ExecArgs::new(exec);
+    let name = &exec.display_name;
+    let prefix = if bwrap_mode(plan) {
+        format!("execvp {name}: ")
+    } else {
+        format!("{name}: ")
+    };
     seccomp::install(&prep.filters)?;
     seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");
-    let errno = process::exec(exec);
+    let errno = args.exec();
     let status = if bwrap_mode(plan) {
         setup_status(plan)
     } else if errno == libc::ENOENT {
@@ -544,12 +556,11 @@ fn exec_command(
     } else {
         EXIT_CANNOT_EXEC
     };
-    let reason = mounts::io_message(&std::io::Error::from_raw_os_error(errno));
-    let name = &exec.display_name;
-    let message = if bwrap_mode(plan) {
-        format!("execvp {name}: {reason}")
-    } else {
-        format!("{name}: {reason}")
-    };
-    report_and_exit(report, status, &message);
+    let lead = [status as u8];
+    process::write_errno_and_exit(
+        report.as_raw_fd(),
+        &[&lead, prefix.as_bytes()],
+        errno,
+        status,
+    );
 }

@@ -2,7 +2,8 @@
 //! and the exec itself.
 
 use std::convert::Infallible;
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
@@ -144,26 +145,75 @@ pub fn exec_spec(plan: &Plan) -> Result<ExecSpec> {
     })
 }
 
-/// execve each candidate in turn. Returns only on failure, with the errno that best describes
-/// it: EACCES (or another error) from a candidate that exists beats ENOENT, as execvp does.
-pub fn exec(spec: &ExecSpec) -> i32 {
-    let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = spec.envp.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let mut best = libc::ENOENT;
-    for candidate in &spec.candidates {
-        // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that
-        // outlive the call.
-        unsafe { libc::execve(candidate.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        let errno = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::ENOENT);
-        if errno != libc::ENOENT && errno != libc::ENOTDIR {
-            best = errno;
+/// A spec's argument and environment arrays, made before the seccomp filter is installed:
+/// after it, the exec must need no memory, which a filter may refuse.
+pub struct ExecArgs<'a> {
+    spec: &'a ExecSpec,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl<'a> ExecArgs<'a> {
+    pub fn new(spec: &'a ExecSpec) -> Self {
+        let null_terminated = |list: &[CString]| {
+            let mut ptrs: Vec<*const libc::c_char> = list.iter().map(|s| s.as_ptr()).collect();
+            ptrs.push(std::ptr::null());
+            ptrs
+        };
+        ExecArgs {
+            spec,
+            argv: null_terminated(&spec.argv),
+            envp: null_terminated(&spec.envp),
         }
     }
-    best
+
+    /// execve each candidate in turn. Returns only on failure, with the errno that best
+    /// describes it: EACCES (or another error) from a candidate that exists beats ENOENT, as
+    /// execvp does.
+    pub fn exec(&self) -> i32 {
+        let mut best = libc::ENOENT;
+        for candidate in &self.spec.candidates {
+            // SAFETY: argv and envp are NULL-terminated arrays of pointers into the spec's
+            // CStrings, which outlive the call.
+            unsafe { libc::execve(candidate.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOENT);
+            if errno != libc::ENOENT && errno != libc::ENOTDIR {
+                best = errno;
+            }
+        }
+        best
+    }
+}
+
+/// Writes `parts` and errno's text in one write(2) to `fd`, then ends the process with
+/// `status`: for a failed exec under a seccomp filter, which may refuse anything else
+/// (allocating, duplicating the descriptor), so this allocates nothing and cannot panic.
+pub fn write_errno_and_exit(fd: RawFd, parts: &[&[u8]], errno: i32, status: i32) -> ! {
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        let n = bytes.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    for part in parts {
+        push(part);
+    }
+    let mut raw = [0u8; 256];
+    // SAFETY: strerror_r (the XSI form in libc) writes at most raw.len() bytes, NUL included.
+    let text = match unsafe { libc::strerror_r(errno, raw.as_mut_ptr().cast(), raw.len()) } {
+        0 => CStr::from_bytes_until_nul(&raw).map_or(&b"error"[..], CStr::to_bytes),
+        _ => b"error",
+    };
+    push(text);
+    // SAFETY: write(2) of a local buffer, then _exit, which runs no handlers a forked or
+    // cloned child must not run.
+    unsafe {
+        libc::write(fd, buf.as_ptr().cast(), len);
+        libc::_exit(status)
+    }
 }
 
 /// The spec with `PWD` set to `pwd` (bwrap sets it to the directory it entered), or unchanged.

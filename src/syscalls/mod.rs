@@ -202,6 +202,15 @@ pub fn first_idle_removal<S: AsRef<str>>(entries: &[S]) -> Option<usize> {
     None
 }
 
+/// Whether the entries, applied in order, include the syscall `name`; None when an entry does
+/// not parse (which `check_entries` reports).
+pub fn includes<S: AsRef<str>>(entries: &[S], name: &str) -> Option<bool> {
+    let wanted = index::index_of(name)?;
+    let set = apply_entries(entries).ok()?;
+    let found = set.iter().any(|i| i == wanted);
+    Some(found)
+}
+
 /// Whether a syscall name exists on any architecture.
 pub fn is_known(name: &str) -> bool {
     index::index_of(name).is_some()
