@@ -50,8 +50,8 @@ struct Case {
     /// Shell script run by `sh -c` in the sandbox; `None` when `args` holds the command.
     script: Option<&'static str>,
     stdin: Vec<u8>,
-    /// A descriptor the caller passes, open on this file (read side) at this number.
-    fd_file: Option<(i32, PathBuf)>,
+    /// Descriptors the caller passes, each open on a file (read side) at a number.
+    fd_files: Vec<(i32, PathBuf)>,
 }
 
 fn case(name: &'static str, args: &[&str], script: &'static str) -> Case {
@@ -60,7 +60,7 @@ fn case(name: &'static str, args: &[&str], script: &'static str) -> Case {
         args: args.iter().map(|s| s.to_string()).collect(),
         script: Some(script),
         stdin: Vec::new(),
-        fd_file: None,
+        fd_files: Vec::new(),
     }
 }
 
@@ -78,7 +78,7 @@ impl Case {
     }
 
     fn fd(mut self, fd: i32, path: &Path) -> Case {
-        self.fd_file = Some((fd, path.to_path_buf()));
+        self.fd_files.push((fd, path.to_path_buf()));
         self
     }
 }
@@ -97,23 +97,34 @@ fn run(bwrap: &Path, c: &Case, cwd: &Path) -> Output {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some((fd, path)) = &c.fd_file {
-        let file = std::fs::File::open(path).expect("opening the case's fd file");
-        let target = *fd;
-        // SAFETY: dup2 and fcntl only, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let src = std::os::fd::AsRawFd::as_raw_fd(&file);
-                if src != target && libc::dup2(src, target) < 0 {
+    let files: Vec<(std::fs::File, i32)> = c
+        .fd_files
+        .iter()
+        .map(|(fd, path)| {
+            let file = std::fs::File::open(path).expect("opening the case's fd file");
+            (file, *fd)
+        })
+        .collect();
+    // SAFETY: dup3 and dup2 only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Each file first goes above every target number, so that placing one cannot
+            // overwrite another that happens to sit on its number. (No allocation here: the
+            // test process has other threads.)
+            for (i, (file, _)) in files.iter().enumerate() {
+                let src = std::os::fd::AsRawFd::as_raw_fd(file);
+                if libc::dup3(src, 1000 + i as i32, libc::O_CLOEXEC) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                // dup2 onto itself keeps close-on-exec: clear it either way.
-                if libc::fcntl(target, libc::F_SETFD, 0) < 0 {
+            }
+            // dup2 clears close-on-exec on the copy it makes.
+            for (i, (_, target)) in files.iter().enumerate() {
+                if libc::dup2(1000 + i as i32, *target) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     let mut child = cmd.spawn().expect("spawning bwrap");
     let data = c.stdin.clone();
@@ -420,8 +431,31 @@ fn filesystem_operations() {
         ),
         case(
             "bind-fd and ro-bind-fd",
-            &["--bind-fd", "3", "/bf", "--ro-bind-fd", "3", "/rbf", "--proc", "/proc"],
-            "cat /bf/file /rbf/file; (touch /rbf/x) 2>/dev/null || echo ro; awk '$5 ~ /bf$/ {print $5, $6}' /proc/self/mountinfo | sort",
+            &["--bind-fd", "3", "/bf", "--ro-bind-fd", "4", "/rbf", "--proc", "/proc", "--dev", "/dev"],
+            "cat /bf/file /rbf/file; touch /bf/new && echo wrote; (touch /rbf/x) 2>/dev/null || echo ro; \
+             for n in 3 4; do [ -e /proc/$$/fd/$n ] && echo fd $n open; done; \
+             grep -E ' /r?bf ' /proc/self/mountinfo | cut -d' ' -f5,6 | sort",
+        )
+        .fd(3, host.path())
+        .fd(4, host.path()),
+        case(
+            "bind-fd of a file",
+            &["--unshare-pid", "--bind-fd", "5", "/f", "--ro-bind-fd", "6", "/rf", "--proc", "/proc", "--dev", "/dev"],
+            "cat /f /rf; (echo x >> /rf) 2>/dev/null || echo ro; \
+             grep -E ' /r?f ' /proc/self/mountinfo | cut -d' ' -f5,6 | sort",
+        )
+        .fd(5, &host.path().join("file"))
+        .fd(6, &host.path().join("file")),
+        case(
+            "ro-bind-fd covers submounts",
+            &["--ro-bind-fd", "3", "/d", "--dev", "/dev"],
+            "(touch /d/shm/stockade-test) 2>/dev/null || echo ro",
+        )
+        .fd(3, Path::new("/dev")),
+        case(
+            "bind-fd used twice",
+            &["--ro-bind-fd", "3", "/a", "--ro-bind-fd", "3", "/b"],
+            "echo ran",
         )
         .fd(3, host.path()),
         case(
@@ -904,5 +938,66 @@ fn die_with_parent_leaves_nothing_behind() {
     assert_eq!(survivors(&ours(), "3737"), "");
     if Path::new(DEBIAN_BWRAP).exists() {
         assert_eq!(survivors(Path::new(DEBIAN_BWRAP), "3738"), "");
+    }
+}
+
+/// Runs `sh -c script` in a sandbox through `bwrap`, with `file` open as descriptor 3.
+fn with_fd_3(bwrap: &Path, args: &[&str], script: &str, file: std::fs::File) -> Output {
+    let mut cmd = Command::new(bwrap);
+    cmd.args(BASE).args(args).args(["sh", "-c", script]);
+    // SAFETY: dup2 and fcntl only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself (the file may be 3 already) keeps close-on-exec: clear it.
+            if libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), 3) < 0
+                || libc::fcntl(3, libc::F_SETFD, 0) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+/// `--ro-bind-fd` binds the directory the descriptor refers to, found again by its path in the
+/// sandbox's mount namespace; once that path leads elsewhere (the directory was removed and a
+/// look-alike made where /proc says it was), the bind is refused rather than made elsewhere.
+#[test]
+fn bind_fd_binds_the_descriptors_own_directory() {
+    require_ordinary_user();
+    let host = TempDir::new("bind-fd-identity");
+    let dir = host.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("f"), "original\n").unwrap();
+    let mut bwraps = vec![ours()];
+    if Path::new(DEBIAN_BWRAP).exists() {
+        bwraps.push(PathBuf::from(DEBIAN_BWRAP));
+    }
+    for bwrap in &bwraps {
+        let out = with_fd_3(
+            bwrap,
+            &["--ro-bind-fd", "3", "/a"],
+            "cat /a/f",
+            std::fs::File::open(&dir).unwrap(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{bwrap:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "original\n");
+    }
+    let removed = std::fs::File::open(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let look_alike = host.path().join("d (deleted)");
+    std::fs::create_dir(&look_alike).unwrap();
+    std::fs::write(look_alike.join("f"), "look-alike\n").unwrap();
+    for bwrap in &bwraps {
+        let out = with_fd_3(
+            bwrap,
+            &["--ro-bind-fd", "3", "/a"],
+            "cat /a/f",
+            removed.try_clone().unwrap(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{bwrap:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains("bwrap: "), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "");
     }
 }

@@ -7,6 +7,7 @@
 //! child and ends with the command's status. Setup errors travel back over a pipe that
 //! exec closes, so "nothing on the pipe" means "the command is running".
 
+pub mod bind_fd;
 pub mod caps;
 pub mod cgroup;
 pub mod dbus;

@@ -74,8 +74,9 @@ fn owned(ret: libc::c_long) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// A detached copy of the mount tree at `path` (recursive: submounts come along).
-fn open_tree(dirfd: RawFd, path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
+/// A detached copy of the mount tree at `path` (recursive: submounts come along). The mount
+/// must belong to this process's mount namespace.
+pub(super) fn open_tree(dirfd: RawFd, path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
     if recursive {
@@ -414,6 +415,7 @@ pub struct HostSources {
 pub fn open_sources(plan: &Plan) -> Result<HostSources> {
     let mut per_op = Vec::with_capacity(plan.fs.len());
     let mut wants_dev = false;
+    let mut handed_over = super::bind_fd::HandedOver::default();
     for op in &plan.fs {
         per_op.push(match op {
             FsOp::Bind { src, optional, .. } => host_source(
@@ -425,15 +427,21 @@ pub fn open_sources(plan: &Plan) -> Result<HostSources> {
             FsOp::Copy { src, optional, .. } => {
                 host_source(op, src, *optional, open_copy_source(src))?
             }
-            FsOp::BindFd { fd, .. } => {
-                Source::Tree(open_tree(*fd, Path::new(""), true).with_context(|| format!("{op}"))?)
-            }
+            FsOp::BindFd { fd, .. } => Source::Tree(
+                handed_over
+                    .take(*fd)
+                    .map_err(anyhow::Error::from)
+                    .and_then(super::bind_fd::open)
+                    .with_context(|| format!("{op}"))?,
+            ),
             FsOp::Dev { .. } => {
                 wants_dev = true;
                 Source::None
             }
             FsOp::Data { fd, .. } => Source::Data(
-                super::process::consume_fd(*fd)
+                handed_over
+                    .claim(*fd)
+                    .and_then(|()| super::process::consume_fd(*fd))
                     .with_context(|| format!("{op}: reading fd {fd}"))?,
             ),
             FsOp::Overlay { .. } => Source::Overlay(super::overlay::open_layers(op)?),
