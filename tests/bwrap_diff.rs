@@ -273,7 +273,19 @@ fn namespaces_ids_and_identity() {
         case(
             "disable-userns",
             &["--unshare-user", "--disable-userns", "--proc", "/proc"],
-            "unshare -U true 2>/dev/null; echo $?; cat /proc/sys/user/max_user_namespaces",
+            "unshare -U true 2>&1; echo $?; cat /proc/sys/user/max_user_namespaces",
+        ),
+        // In a new pid namespace the sandbox's first process is PID 1 there, yet still sees
+        // the caller's /proc while it sets up.
+        case(
+            "disable-userns in a pid namespace",
+            &["--unshare-user", "--unshare-pid", "--disable-userns", "--proc", "/proc"],
+            "unshare -U true 2>&1; echo $?; cat /proc/sys/user/max_user_namespaces; id -u",
+        ),
+        case(
+            "disable-userns in a pid namespace, other ids",
+            &["--unshare-user", "--unshare-pid", "--uid", "0", "--gid", "0", "--disable-userns"],
+            "unshare -U true 2>&1; echo $?; id -u; id -g",
         ),
         case(
             "assert-userns-disabled without disabling",

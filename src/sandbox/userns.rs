@@ -120,7 +120,10 @@ the current user namespace."
 
 /// `--disable-userns` needs /proc/sys/user/max_user_namespaces of the sandbox's user
 /// namespace, opened while the host's /proc is still visible.
-/// The sandbox may have no /proc of its own, so this process's /proc directory is opened too.
+/// The sandbox may have no /proc of its own, so this process's /proc directory is opened too:
+/// through /proc/self, because that /proc belongs to the caller's pid namespace, where this
+/// process's number is not getpid()'s once it is PID 1 of a new one (/proc/1 there is the
+/// caller's init, whose uid_map is not ours to write).
 pub struct NestPrep {
     limit: std::fs::File,
     proc_self: std::os::fd::OwnedFd,
@@ -134,7 +137,7 @@ pub fn open_userns_limit(plan: &Plan) -> Result<Option<NestPrep>> {
         .write(true)
         .open("/proc/sys/user/max_user_namespaces")
         .map_err(|e| anyhow!("cannot open /proc/sys/user/max_user_namespaces: {e}"))?;
-    let proc_self = std::fs::File::open(format!("/proc/{}", std::process::id()))
+    let proc_self = std::fs::File::open("/proc/self")
         .map_err(|e| anyhow!("cannot open /proc/self: {e}"))?
         .into();
     Ok(Some(NestPrep { limit, proc_self }))
