@@ -506,7 +506,7 @@ fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
         proxies_of(&bus.address).is_empty(),
         "xdg-dbus-proxy outlived the sandbox"
     );
-    // SIGKILL of the launcher: the --fd pipe closes and the proxy exits by itself.
+    // SIGKILL of the launcher: its keeper sees the lifeline close and stops the proxy.
     let marker = format!("{}.{}", 300, std::process::id());
     let mut child = common::stockade([
         "run",
@@ -536,6 +536,222 @@ fn the_proxy_ends_with_the_sandbox_even_when_stockade_is_killed() {
     assert!(
         wait_for(Duration::from_secs(10), || sleeping().is_empty()),
         "the sandbox outlived a killed stockade"
+    );
+}
+
+/// The proxy's socket directories in `runtime`, where a launch given it as XDG_RUNTIME_DIR
+/// makes its own. Each test passes a runtime directory of its own, so it sees its launches
+/// only.
+fn socket_dirs(runtime: &Path) -> Vec<String> {
+    std::fs::read_dir(runtime)
+        .expect("reading the test's runtime directory")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("stockade-dbus-"))
+        .collect()
+}
+
+/// `stockade run` with the filtered test bus and `runtime` as XDG_RUNTIME_DIR.
+fn run_with_bus(bus: &SessionBus, runtime: &Path, extra: &[&str], program: &[&str]) -> Command {
+    let mut cmd = common::stockade(["run", "--dbus-talk", "org.stockade.Allowed"]);
+    cmd.args(extra)
+        .arg("--")
+        .args(program)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .env("XDG_RUNTIME_DIR", runtime);
+    cmd
+}
+
+#[test]
+fn nothing_of_the_proxy_is_left_on_the_host_however_the_sandbox_ends() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let runtime = common::TempDir::new("dbus-runtime");
+    let ping = [
+        "dbus-send",
+        "--session",
+        "--print-reply",
+        "--reply-timeout=5000",
+        "--dest=org.stockade.Allowed",
+        "/org/stockade/Test",
+        "org.stockade.Test.Ping",
+    ];
+    let cases: [(&str, &[&str], &[&str], i32); 5] = [
+        ("a call through the proxy", &[], &ping, 0),
+        (
+            "a failure before the sandbox exists",
+            &["--bind", "/nonexistent", "/x"],
+            &["true"],
+            125,
+        ),
+        (
+            "a setup failure",
+            &["--chdir", "/nonexistent"],
+            &["true"],
+            125,
+        ),
+        ("a command not found", &[], &["/nonexistent/program"], 127),
+        ("--timeout", &["--timeout", "300ms"], &["sleep", "30"], 124),
+    ];
+    for (case, extra, program, status) in cases {
+        let out = run_with_bus(&bus, runtime.path(), extra, program)
+            .output()
+            .expect("running stockade");
+        common::assert_status(&out, status);
+        assert!(
+            !common::stderr(&out).contains("no D-Bus"),
+            "{case}: the proxy did not start: {}",
+            common::stderr(&out)
+        );
+        if status == 0 {
+            assert!(common::stdout(&out).contains("pong"), "{case}");
+        }
+        assert_eq!(
+            socket_dirs(runtime.path()),
+            Vec::<String>::new(),
+            "after {case}, the proxy's socket directory is left on the host"
+        );
+    }
+    // Without xdg-dbus-proxy on PATH, the directory made for it goes too.
+    let out = run_with_bus(&bus, runtime.path(), &[], &["/bin/true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("running stockade");
+    common::assert_status(&out, 0);
+    assert!(
+        common::stderr(&out).contains("not installed"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(socket_dirs(runtime.path()), Vec::<String>::new());
+}
+
+/// Waits until the socket directory of every launch in `runtime` is gone. Promptly: a keeper
+/// that noticed the launcher's end only at the proxy's 10 s start timeout would fail this.
+fn proxy_cleaned_up(runtime: &Path) -> bool {
+    wait_for(Duration::from_secs(5), || socket_dirs(runtime).is_empty())
+}
+
+/// Pids of `sleep MARKER`, without stockade's own command line (which names it too).
+fn sleeping(marker: &str) -> Vec<i32> {
+    processes_matching(|c| c.starts_with("sleep ") && c.contains(marker))
+}
+
+#[test]
+fn nothing_of_the_proxy_is_left_when_stockade_is_killed_while_the_command_runs() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let runtime = common::TempDir::new("dbus-runtime");
+    let marker = format!("{}.{}", 302, std::process::id());
+    let mut child = run_with_bus(&bus, runtime.path(), &[], &["sleep", &marker])
+        .spawn()
+        .expect("starting stockade");
+    assert!(
+        wait_for(Duration::from_secs(10), || !sleeping(&marker).is_empty()),
+        "the sandboxed sleep did not start"
+    );
+    // Else the check below proves nothing.
+    assert_eq!(
+        socket_dirs(runtime.path()).len(),
+        1,
+        "no socket directory in XDG_RUNTIME_DIR"
+    );
+    child.kill().expect("SIGKILL stockade");
+    let _ = child.wait();
+    assert!(
+        proxy_cleaned_up(runtime.path()),
+        "a SIGKILLed stockade left {:?}",
+        socket_dirs(runtime.path())
+    );
+}
+
+#[test]
+fn nothing_of_the_proxy_is_left_when_stockade_is_killed_during_setup() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let runtime = common::TempDir::new("dbus-runtime");
+    // A stand-in proxy that never gets ready holds stockade at the point where the socket
+    // directory exists and the sandbox does not yet.
+    let fake = common::TempDir::new("dbus-fake-proxy");
+    let started = fake.path().join("started");
+    let marker = format!("{}.{}", 303, std::process::id());
+    let script = fake.path().join("xdg-dbus-proxy");
+    let body = format!(
+        "#!/bin/sh\n: > '{}'\nexec sleep {marker}\n",
+        started.display()
+    );
+    std::fs::write(&script, body).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.str(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = run_with_bus(&bus, runtime.path(), &[], &["true"])
+        .env("PATH", path)
+        .spawn()
+        .expect("starting stockade");
+    assert!(
+        wait_for(Duration::from_secs(10), || started.exists()),
+        "the stand-in proxy did not start"
+    );
+    assert_eq!(
+        socket_dirs(runtime.path()).len(),
+        1,
+        "no socket directory in XDG_RUNTIME_DIR"
+    );
+    child.kill().expect("SIGKILL stockade");
+    let _ = child.wait();
+    assert!(
+        proxy_cleaned_up(runtime.path()),
+        "stockade SIGKILLed during setup left {:?}",
+        socket_dirs(runtime.path())
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || sleeping(&marker).is_empty()),
+        "the stand-in proxy outlived stockade"
+    );
+}
+
+#[test]
+fn nothing_of_the_proxy_is_left_when_stockade_dies_with_its_caller() {
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let runtime = common::TempDir::new("dbus-runtime");
+    let marker = format!("{}.{}", 304, std::process::id());
+    // The caller is a shell that waits for stockade; --die-with-parent is the default.
+    let stockade = run_with_bus(&bus, runtime.path(), &[], &["sleep", &marker]);
+    let mut caller = Command::new("sh");
+    caller
+        .args(["-c", "\"$0\" \"$@\" & wait"])
+        .arg(stockade.get_program())
+        .args(stockade.get_args())
+        .envs(stockade.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null());
+    let mut caller = caller.spawn().expect("starting the caller");
+    assert!(
+        wait_for(Duration::from_secs(10), || !sleeping(&marker).is_empty()),
+        "the sandboxed sleep did not start"
+    );
+    assert_eq!(
+        socket_dirs(runtime.path()).len(),
+        1,
+        "no socket directory in XDG_RUNTIME_DIR"
+    );
+    caller.kill().expect("SIGKILL the caller");
+    let _ = caller.wait();
+    assert!(
+        proxy_cleaned_up(runtime.path()),
+        "stockade ended with its caller and left {:?}",
+        socket_dirs(runtime.path())
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || sleeping(&marker).is_empty()),
+        "the sandbox outlived its caller"
     );
 }
 

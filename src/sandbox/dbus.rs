@@ -8,48 +8,27 @@
 //! the policy's path (`${XDG_RUNTIME_DIR}/bus` in the desktop profile); the command gets
 //! `DBUS_SESSION_BUS_ADDRESS` pointing there.
 //!
-//! Lifetime: xdg-dbus-proxy's `--fd` protocol. The proxy gets the write end of a pipe,
-//! writes one byte when its socket is listening (so the command never races the proxy),
-//! and exits when the read end is closed. The launcher keeps the read end for the life of
-//! the sandbox, so even a SIGKILLed launcher takes the proxy with it; a normal end kills
-//! and reaps it and removes the socket directory.
+//! Lifetime: nothing of the proxy outlives the launcher, however it ends. A keeper process
+//! ([`keeper`]) makes the socket directory, starts the proxy and waits for the launcher; the
+//! proxy writes one byte on its `--fd` pipe when it listens (so the command never races it).
+//! When the launcher is done, or killed, the keeper stops the proxy and removes the
+//! directory; a normal end waits until it has.
+
+mod keeper;
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
+
+pub use keeper::Proxy;
 
 use crate::error::Failure;
 use crate::plan::{caller_uid, BindMode, DbusPolicy, EnvOp, FsOp, Plan};
 
 /// The program, looked up on the caller's PATH (Debian: package `xdg-dbus-proxy`).
 pub const PROXY_PROGRAM: &str = "xdg-dbus-proxy";
-
-/// How long the proxy may take to start listening. It only connects to a local bus, so
-/// anything near this means it is stuck.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A running proxy. Dropping it stops the proxy and removes its socket.
-pub struct Proxy {
-    child: Child,
-    dir: PathBuf,
-    /// The read end of the `--fd` pipe: the proxy exits once every copy is closed.
-    _sync: OwnedFd,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        // The proxy holds no state worth a graceful end; SIGKILL cannot be ignored.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// The xdg-dbus-proxy arguments after `--fd`: the bus, the socket, then the filter.
 pub fn proxy_args(policy: &DbusPolicy, upstream: &str, socket: &Path) -> Vec<OsString> {
@@ -142,25 +121,18 @@ pub fn start(plan: &Plan) -> Result<(Option<Proxy>, Plan)> {
             "no session bus (DBUS_SESSION_BUS_ADDRESS and $XDG_RUNTIME_DIR/bus are unset)",
         );
     };
-    let dir = private_dir()?;
-    let socket = dir.join("bus");
-    let proxy = match spawn(policy, &upstream, &socket, &dir) {
-        Ok(proxy) => proxy,
-        Err(SpawnError::NotInstalled) => {
-            let _ = std::fs::remove_dir_all(&dir);
+    let proxy = match keeper::start(policy, &upstream)? {
+        keeper::Started::Listening(proxy) => proxy,
+        keeper::Started::NotInstalled => {
             return no_bus(
                 adjusted,
                 "xdg-dbus-proxy is not installed (Debian: apt install xdg-dbus-proxy)",
             );
         }
-        Err(SpawnError::Other(e)) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
     };
     let inside = policy.socket_inside(plan.uid.unwrap_or_else(caller_uid));
     adjusted.fs.push(FsOp::Bind {
-        src: socket,
+        src: proxy.socket.clone(),
         dest: inside.clone(),
         mode: BindMode::ReadWrite,
         optional: false,
@@ -176,155 +148,16 @@ pub fn start(plan: &Plan) -> Result<(Option<Proxy>, Plan)> {
             "{}: dbus: proxy of {upstream} at {} (pid {})",
             plan.program_name,
             inside.display(),
-            proxy.child.id()
+            proxy.pid
         );
     }
     Ok((Some(proxy), adjusted))
 }
 
-/// A fresh directory only the caller can enter, for the proxy's socket: in
-/// `$XDG_RUNTIME_DIR` when there is one we can write (it is per-user and cleaned at logout),
-/// else in the temporary directory. mkdtemp's random name cannot be squatted by another user.
-fn private_dir() -> Result<PathBuf> {
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    let mut last = None;
-    for base in runtime.into_iter().chain([std::env::temp_dir()]) {
-        match nix::unistd::mkdtemp(&base.join("stockade-dbus-XXXXXX")) {
-            Ok(dir) => return Ok(dir),
-            // An inherited XDG_RUNTIME_DIR may be another user's (su, sudo): try the next.
-            Err(e) => last = Some((base, e)),
-        }
-    }
-    let (base, e) = last.expect("at least the temporary directory was tried");
-    Err(anyhow!(
-        "creating a directory for the D-Bus proxy in {}: {}",
-        base.display(),
-        e.desc()
-    ))
-}
-
-enum SpawnError {
-    NotInstalled,
-    Other(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for SpawnError {
-    fn from(e: E) -> Self {
-        SpawnError::Other(e.into())
-    }
-}
-
-fn spawn(
-    policy: &DbusPolicy,
-    upstream: &str,
-    socket: &Path,
-    dir: &Path,
-) -> std::result::Result<Proxy, SpawnError> {
-    let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .context("creating the D-Bus proxy's sync pipe")?;
-    // A caller that closed stdin/stdout/stderr would get the pipe as 0..2, where the proxy's
-    // own stdio (and the command's) would replace it.
-    let (sync_r, sync_w) = (above_stdio(sync_r)?, above_stdio(sync_w)?);
-    let write_fd = sync_w.as_raw_fd();
-    let launcher = std::process::id() as libc::pid_t;
-    let mut cmd = Command::new(PROXY_PROGRAM);
-    cmd.arg(format!("--fd={write_fd}"))
-        .args(proxy_args(policy, upstream, socket))
-        .stdin(Stdio::null())
-        // Its own process group: a Ctrl-C meant for the command must not end the bus first.
-        .process_group(0);
-    if !policy.log {
-        cmd.stdout(Stdio::null());
-    }
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-    // system calls (fcntl, prctl, getppid, _exit) on values copied into it.
-    unsafe {
-        cmd.pre_exec(move || {
-            // The write end is the one descriptor the proxy inherits on purpose.
-            if libc::fcntl(write_fd, libc::F_SETFD, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Belt and braces with --fd: the proxy also ends when the launcher does.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
-            if libc::getppid() != launcher {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SpawnError::NotInstalled),
-        Err(e) => return Err(anyhow!("starting {PROXY_PROGRAM}: {e}").into()),
-    };
-    // Only the proxy may hold the write end, or its exit would never show as EOF here.
-    drop(sync_w);
-    let proxy = Proxy {
-        child,
-        dir: dir.to_path_buf(),
-        _sync: sync_r,
-    };
-    wait_ready(&proxy._sync, upstream)?;
-    Ok(proxy)
-}
-
-/// The same open file at a descriptor number of at least 3 (close-on-exec).
-fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() >= 3 {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own; no memory is passed.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if new < 0 {
-        return Err(std::io::Error::last_os_error()).context("moving the sync pipe above stdio");
-    }
-    // SAFETY: the kernel just returned this descriptor; we are its only owner.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(new) })
-}
-
-/// Waits for the proxy's ready byte. EOF means it exited (its own message is already on
-/// stderr); dropping `proxy` on error reaps it.
-fn wait_ready(sync: &OwnedFd, upstream: &str) -> Result<()> {
-    let mut poll = libc::pollfd {
-        fd: sync.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let deadline = std::time::Instant::now() + READY_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ret = unsafe { libc::poll(&mut poll, 1, left.as_millis() as libc::c_int) };
-        if ret < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err).context("waiting for the D-Bus proxy");
-        }
-        if ret == 0 {
-            bail!(Failure::setup(format!(
-                "{PROXY_PROGRAM} did not start listening within {}s",
-                READY_TIMEOUT.as_secs()
-            )));
-        }
-        break;
-    }
-    let mut byte = [0u8; 1];
-    let n =
-        nix::unistd::read(sync.as_raw_fd(), &mut byte).context("reading the proxy's ready byte")?;
-    if n == 0 {
-        bail!(Failure::setup(format!(
-            "{PROXY_PROGRAM} exited before it was ready (cannot connect to {upstream}?)"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn policy() -> DbusPolicy {
