@@ -46,5 +46,21 @@ pub fn status_of(err: &anyhow::Error) -> i32 {
 /// One line for the user: the error and its causes joined, without a backtrace.
 pub fn one_line(err: &anyhow::Error) -> String {
     let parts: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-    parts.join(": ").replace('\n', " ")
+    printable(&parts.join(": "))
+}
+
+/// `text` with its control characters written as escapes (`\n`, `\t`, `\x1b`): a path or
+/// name with a newline must not split a message, nor one with ESC reach the terminal as an
+/// escape sequence, and `a\nb` must not read as `a b`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -464,6 +464,19 @@ impl Default for Plan {
     }
 }
 
+/// A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX); sethostname(2) would say
+/// only EINVAL.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    const HOST_NAME_MAX: usize = 64;
+    if name.len() > HOST_NAME_MAX {
+        return Err(format!(
+            "hostname of {} bytes: at most {HOST_NAME_MAX} (the kernel's limit)",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
 /// The usable default of `stockade run` without filesystem options (and the base of the
 /// `default` profile): the host's /usr read-only with the top-level links as the host has
 /// them, what programs commonly need from /etc, /proc, a minimal /dev, a fresh /tmp.

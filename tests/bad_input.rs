@@ -54,6 +54,11 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
     );
     let unreadable = write_profile(profiles, "unreadable.toml", "description = \"x\"\n");
     std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let zero_pids = write_profile(
+        profiles,
+        "zero.toml",
+        "extends = \"default\"\n[limits]\npids = 0\n",
+    );
     let missing = format!("{}/missing", profiles.str());
     let guard = |mut head: Vec<String>| {
         head.extend(strings(&[
@@ -139,6 +144,74 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             args: guard(strings(&["--keep-fd", "77"])),
             status: 125,
             message: "stockade: --keep-fd 77: not an open file descriptor".into(),
+        },
+        Case {
+            what: "zero timeout",
+            args: guard(strings(&["--timeout", "0"])),
+            status: 125,
+            message: "stockade: --timeout 0: expected a duration greater than 0".into(),
+        },
+        Case {
+            what: "negative number",
+            args: guard(strings(&["--pids", "-1"])),
+            status: 125,
+            message: "stockade: --pids -1: expected a positive number of processes".into(),
+        },
+        Case {
+            what: "conflicting flags",
+            args: guard(strings(&["--share-net", "--net", "none"])),
+            status: 125,
+            message: "stockade: the argument '--share-net' cannot be used with '--net <MODE>' \
+                      (see --help)"
+                .into(),
+        },
+        Case {
+            what: "status descriptor also passed to the command",
+            args: guard(strings(&["--json-status-fd", "2", "--keep-fd", "2"])),
+            status: 125,
+            message: "stockade: --json-status-fd 2: also given to --keep-fd; the command must \
+                      not share stockade's status descriptor"
+                .into(),
+        },
+        Case {
+            what: "hostname longer than the kernel takes",
+            args: guard(strings(&["--hostname", &"h".repeat(65)])),
+            status: 125,
+            message: format!(
+                "stockade: invalid value '{}' for '--hostname <NAME>': hostname of 65 bytes: \
+                 at most 64 (the kernel's limit) (see --help)",
+                "h".repeat(65)
+            ),
+        },
+        Case {
+            what: "profile zero limit",
+            args: strings(&["run", "--profile", &zero_pids, "--", "true"]),
+            status: 125,
+            message: format!(
+                "stockade: {zero_pids}:3:8: limits.pids: expected a value greater than 0"
+            ),
+        },
+        Case {
+            what: "missing argument of a subcommand",
+            args: strings(&["profile", "check"]),
+            status: 125,
+            message: "stockade: the following required arguments were not provided: <FILE> \
+                      (see --help)"
+                .into(),
+        },
+        Case {
+            what: "empty command",
+            args: guard(strings(&[""])),
+            status: 125,
+            message: "stockade: the command is an empty string: name a program to run".into(),
+        },
+        Case {
+            what: "control characters in a path",
+            args: guard(strings(&["--ro-bind", "/no\nsuch\x1b[31m", "/x"])),
+            status: 125,
+            message: "stockade: ro-bind /no\\nsuch\\x1b[31m -> /x: /no\\nsuch\\x1b[31m: No such \
+                      file or directory"
+                .into(),
         },
         Case {
             what: "more than 9000 arguments",

@@ -95,7 +95,9 @@ fn bad_input_is_one_line_status_125_and_leaves_nothing() {
                 "--".into(),
                 "true".into(),
             ],
-            "stockade: unexpected argument '-1' found (see --help)".into(),
+            "stockade: invalid value '-1' for '--uid <N>': -1 is not in 0..=4294967295 \
+             (see --help)"
+                .into(),
         ),
         (
             vec![
@@ -163,4 +165,36 @@ fn a_later_setup_failure_inside_the_namespace_is_also_125() {
         err.contains("/usr/new-mount-point") && err.contains("Read-only file system"),
         "{err}"
     );
+}
+
+/// `--app NAME` makes the application's home on the host; a launch that fails in setup takes
+/// back what it made (a home that existed before stays).
+#[test]
+fn a_failed_app_launch_leaves_no_app_home() {
+    let home = TempDir::new("app-home");
+    let app_home = home.path().join(".local/share/stockade/failing");
+    let out = stockade([
+        "run",
+        "--app",
+        "failing",
+        "--ro-bind",
+        "/nonexistent-source",
+        "/x",
+        "--",
+        "true",
+    ])
+    .env("HOME", home.path())
+    .output()
+    .unwrap();
+    assert_status(&out, 125);
+    assert!(!app_home.exists(), "{app_home:?} was left behind");
+    std::fs::create_dir_all(&app_home).unwrap();
+    let out = stockade([
+        "run", "--app", "failing", "--chdir", "/nowhere", "--", "true",
+    ])
+    .env("HOME", home.path())
+    .output()
+    .unwrap();
+    assert_status(&out, 125);
+    assert!(app_home.is_dir(), "an existing app home was removed");
 }

@@ -153,8 +153,9 @@ fn invoked_as_bwrap(argv: &[OsString]) -> bool {
         .unwrap_or(false)
 }
 
-/// clap's errors are several lines; the user gets the first one, and status 125 so that a
-/// typo in a flag is never mistaken for the command's own failure.
+/// clap's errors are several lines; the user gets the first paragraph on one line (a list of
+/// missing arguments continues it), and status 125 so that a typo in a flag is never mistaken
+/// for the command's own failure.
 fn report_clap_error(err: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     match err.kind() {
@@ -168,11 +169,16 @@ fn report_clap_error(err: clap::Error) -> i32 {
         }
         _ => {
             let rendered = err.render().to_string();
-            let first = rendered
+            let first: Vec<&str> = rendered
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = match first.join(" ") {
+                joined if joined.is_empty() => "invalid arguments".to_string(),
+                joined => joined.trim_start_matches("error: ").to_string(),
+            };
             eprintln!("stockade: {first} (see --help)");
             EXIT_SETUP
         }

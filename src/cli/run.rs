@@ -67,13 +67,23 @@ pub struct RunArgs {
     pub remount_ro: Vec<PathBuf>,
 
     /// The uid inside the sandbox (default: the caller's)
-    #[arg(long, value_name = "N", help_heading = "Identity")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        help_heading = "Identity"
+    )]
     pub uid: Option<u32>,
     /// The gid inside the sandbox (default: the caller's)
-    #[arg(long, value_name = "N", help_heading = "Identity")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        help_heading = "Identity"
+    )]
     pub gid: Option<u32>,
     /// The hostname inside the sandbox
-    #[arg(long, value_name = "NAME", help_heading = "Identity")]
+    #[arg(long, value_parser = hostname_arg, value_name = "NAME", help_heading = "Identity")]
     pub hostname: Option<String>,
 
     /// Working directory inside (default: the caller's when it exists inside, else /)
@@ -93,7 +103,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", value_parser = ["none", "host", "pasta"], help_heading = "Network")]
     pub net: Option<String>,
     /// Keep the host's network (same as --net host)
-    #[arg(long, help_heading = "Network")]
+    #[arg(long, conflicts_with = "net", help_heading = "Network")]
     pub share_net: bool,
     /// With --net pasta: forward a host port to a sandbox port
     #[arg(long, value_name = "[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]", action = clap::ArgAction::Append, help_heading = "Network")]
@@ -103,19 +113,44 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME=SOFT[:HARD]", action = clap::ArgAction::Append, help_heading = "Limits")]
     pub rlimit: Vec<String>,
     /// Wall-clock limit (90s, 10m, 500ms, plain seconds): then SIGTERM to the sandbox, exit status 124
-    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "DURATION",
+        help_heading = "Limits"
+    )]
     pub timeout: Option<String>,
     /// After --timeout, how long to wait before SIGKILL (default 5s)
-    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "DURATION",
+        help_heading = "Limits"
+    )]
     pub kill_after: Option<String>,
     /// Memory limit in bytes, K/M/G suffixes accepted (needs a delegated cgroup v2 subtree)
-    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "BYTES",
+        help_heading = "Limits"
+    )]
     pub memory: Option<String>,
     /// Maximum number of processes and threads (needs a delegated cgroup v2 subtree)
-    #[arg(long, value_name = "N", help_heading = "Limits")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        help_heading = "Limits"
+    )]
     pub pids: Option<String>,
     /// CPU time as a number of CPUs, e.g. 0.5 (needs a delegated cgroup v2 subtree)
-    #[arg(long, value_name = "FRACTION", help_heading = "Limits")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "FRACTION",
+        help_heading = "Limits"
+    )]
     pub cpus: Option<String>,
 
     /// Bind the sockets of a display or sound server that is running: x11 ($DISPLAY and its
@@ -133,7 +168,7 @@ pub struct RunArgs {
     pub no_dbus: bool,
 
     /// Pass this file descriptor to the command (all others but 0, 1, 2 are closed)
-    #[arg(long, value_name = "N", action = clap::ArgAction::Append, help_heading = "Process")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", action = clap::ArgAction::Append, help_heading = "Process")]
     pub keep_fd: Vec<i32>,
     /// Keep the caller's session and terminal (allows TIOCSTI injection when seccomp is off)
     #[arg(long, help_heading = "Process")]
@@ -145,7 +180,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "landlock", value_parser = ["landlock"], help_heading = "Process")]
     pub fallback: Option<String>,
     /// Write a JSON line with the exit code, reason and memory peak to this fd at the end
-    #[arg(long, value_name = "FD", help_heading = "Process")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "FD",
+        help_heading = "Process"
+    )]
     pub json_status_fd: Option<i32>,
 
     /// seccomp filter: on (the profile's allowlist) or off (debugging only)
@@ -181,16 +221,25 @@ pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
         let _ = write!(std::io::stdout(), "{}", super::bwrap::export::render(&plan));
         return Ok(0);
     }
-    if let (Some(app), false) = (&args.app, args.dry_run) {
-        ensure_app_dir(app)?;
-    }
     if args.dry_run {
         use std::io::Write;
         // A closed pipe (`| head`) is not an error worth a panic.
         let _ = write!(std::io::stdout(), "{plan}");
         return Ok(0);
     }
-    crate::sandbox::launch(&plan)
+    let made = match &args.app {
+        Some(app) => ensure_app_dir(app)?,
+        None => None,
+    };
+    let result = crate::sandbox::launch(&plan);
+    if let Some(dir) = made {
+        if !matches!(result, Ok(status) if status != crate::error::EXIT_SETUP) {
+            // A launch that failed in setup leaves nothing behind: rmdir only takes the
+            // directory while it is still as this launch made it, empty.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
 }
 
 /// The plan for a `stockade run` command line: the profile's, then the flags on top.
@@ -358,6 +407,10 @@ fn pairs<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> Vec<(usi
         .collect()
 }
 
+fn hostname_arg(name: &str) -> Result<String, String> {
+    crate::plan::check_hostname(name).map(|()| name.to_string())
+}
+
 fn apply_identity(args: &RunArgs, plan: &mut Plan) {
     if args.uid.is_some() {
         plan.uid = args.uid;
@@ -440,7 +493,7 @@ fn apply_limits(args: &RunArgs, plan: &mut Plan) -> Result<()> {
     }
     let l = &mut plan.limits;
     if let Some(t) = &args.timeout {
-        l.timeout_ms = Some(limits::parse_duration("--timeout", t)?);
+        l.timeout_ms = Some(limits::parse_timeout(t)?);
     }
     if let Some(t) = &args.kill_after {
         l.kill_after_ms = Some(limits::parse_duration("--kill-after", t)?);
@@ -509,6 +562,14 @@ fn apply_process(args: &RunArgs, plan: &mut Plan) -> Result<()> {
                 "--json-status-fd {fd}: not an open file descriptor"
             )));
         }
+        if args.keep_fd.contains(&fd) {
+            // The status is written after the command ends, by stockade, into a descriptor
+            // the command would also hold and could write to or close first.
+            bail!(Failure::setup(format!(
+                "--json-status-fd {fd}: also given to --keep-fd; the command must not share \
+                 stockade's status descriptor"
+            )));
+        }
         plan.process.json_status_fd = Some(fd);
     }
     plan.process.fallback_landlock |= args.fallback.is_some();
@@ -561,8 +622,9 @@ pub fn app_data_dir(home: &std::path::Path, name: &str) -> PathBuf {
 }
 
 /// Creates the application's home (0700: it holds the app's settings and secrets) when
-/// missing, so that the profile can bind it without a separate setup step.
-pub fn ensure_app_dir(name: &str) -> Result<PathBuf> {
+/// missing, so that the profile can bind it without a separate setup step. Returns it when
+/// this call made it.
+pub fn ensure_app_dir(name: &str) -> Result<Option<PathBuf>> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = app_data_dir(&caller_home()?, name);
     if let Some(parent) = dir.parent() {
@@ -570,11 +632,8 @@ pub fn ensure_app_dir(name: &str) -> Result<PathBuf> {
             .with_context(|| format!("--app {name}: creating {}", parent.display()))?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-        Err(e) => {
-            return Err(e).with_context(|| format!("--app {name}: creating {}", dir.display()))
-        }
+        Ok(()) => Ok(Some(dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("--app {name}: creating {}", dir.display())),
     }
-    Ok(dir)
 }

@@ -21,6 +21,7 @@ pub struct ProfileFile {
     pub description: Option<String>,
     /// The profile this one starts from.
     pub extends: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "hostname")]
     pub hostname: Option<String>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -188,9 +189,12 @@ pub struct EnvTable {
 pub struct LimitsTable {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rlimits: BTreeMap<RlimitName, Rlimit>,
+    #[serde(default, deserialize_with = "positive")]
     pub timeout: Option<Duration>,
     pub kill_after: Option<Duration>,
+    #[serde(default, deserialize_with = "positive")]
     pub memory: Option<Size>,
+    #[serde(default, deserialize_with = "positive")]
     pub pids: Option<u64>,
     pub cpus: Option<Cpus>,
 }
@@ -354,12 +358,32 @@ where
     })
 }
 
+fn hostname<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    crate::plan::check_hostname(&name).map_err(serde::de::Error::custom)?;
+    Ok(Some(name))
+}
+
+/// Limits where zero means nothing useful (a timeout that ends every command at once, no
+/// memory, no processes): refused at the value.
+fn positive<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default + PartialEq,
+{
+    let value = T::deserialize(d)?;
+    if value == T::default() {
+        return Err(serde::de::Error::custom("expected a value greater than 0"));
+    }
+    Ok(Some(value))
+}
+
 fn non_negative(v: i64) -> Result<u64, String> {
     u64::try_from(v).map_err(|_| format!("{v} is negative"))
 }
 
 /// A size in bytes: an integer, or a string with a K, M or G suffix (powers of 1024).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Size(pub u64);
 
 fn parse_size(s: &str) -> Result<Size, String> {
@@ -397,28 +421,15 @@ impl Serialize for Size {
 }
 
 /// A duration: seconds as an integer, or a string such as "500ms", "90s", "10m", "2h".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Duration {
     pub ms: u64,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("duration {s:?}: expected a number with ms, s, m or h");
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (number, unit) = (&s[..split], &s[split..]);
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "ms" => 1.0,
-        "" | "s" => 1000.0,
-        "m" => 60_000.0,
-        "h" => 3_600_000.0,
-        _ => return Err(bad()),
-    };
-    Ok(Duration {
-        ms: (n * scale).round() as u64,
-    })
+    crate::sandbox::limits::duration_ms(s)
+        .map(|ms| Duration { ms })
+        .ok_or_else(|| format!("duration {s:?}: expected a number with ms, s, m, h or d"))
 }
 
 impl<'de> Deserialize<'de> for Duration {

@@ -97,14 +97,29 @@ fn show(v: u64) -> String {
     }
 }
 
-/// A duration: `90s`, `10m`, `1h`, `500ms`, or plain (possibly fractional) seconds.
+/// A duration: `90s`, `10m`, `1h`, `2d`, `500ms`, or plain (possibly fractional) seconds.
 /// Returns milliseconds.
 pub fn parse_duration(flag: &str, spec: &str) -> Result<u64> {
-    let bad = || {
+    duration_ms(spec).ok_or_else(|| {
         anyhow!(Failure::setup(format!(
             "{flag} {spec}: expected a duration such as 90s, 10m, 1h, 500ms or plain seconds"
         )))
-    };
+    })
+}
+
+/// `--timeout`: a duration greater than zero (a zero timeout would end every command at once).
+pub fn parse_timeout(spec: &str) -> Result<u64> {
+    match parse_duration("--timeout", spec)? {
+        0 => Err(anyhow!(Failure::setup(format!(
+            "--timeout {spec}: expected a duration greater than 0"
+        )))),
+        ms => Ok(ms),
+    }
+}
+
+/// Milliseconds in a duration, in the syntax both the flags and the profiles take; None when
+/// it is not one.
+pub fn duration_ms(spec: &str) -> Option<u64> {
     let s = spec.trim();
     let (number, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1.0)
@@ -119,12 +134,9 @@ pub fn parse_duration(flag: &str, spec: &str) -> Result<u64> {
     } else {
         (s, 1000.0)
     };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let value: f64 = number.trim().parse().ok()?;
     let ms = value * unit_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > u64::MAX as f64 / 2.0 {
-        return Err(bad());
-    }
-    Ok(ms.round() as u64)
+    (ms.is_finite() && ms >= 0.0 && ms <= u64::MAX as f64 / 2.0).then(|| ms.round() as u64)
 }
 
 /// A size in bytes with an optional binary suffix: `512M`, `2G`, `64k`, `1048576`.
@@ -145,9 +157,13 @@ pub fn parse_bytes(flag: &str, spec: &str) -> Result<u64> {
         _ => (s, 0),
     };
     let n: u64 = number.trim().parse().map_err(|_| bad())?;
-    n.checked_mul(1u64 << shift)
-        .filter(|&b| b > 0)
-        .ok_or_else(bad)
+    match n.checked_mul(1u64 << shift) {
+        Some(0) => Err(anyhow!(Failure::setup(format!(
+            "{flag} {spec}: expected a size greater than 0"
+        )))),
+        Some(bytes) => Ok(bytes),
+        None => Err(bad()),
+    }
 }
 
 /// `--pids N`: at least 1 (PID 1 itself counts).

@@ -207,9 +207,22 @@ impl Starter {
         if !pid_line_arrives(self.ready_r) {
             let status = waitpid(running.pid, None);
             std::mem::forget(running);
-            bail!("--net pasta: pasta could not set up the sandbox's network ({status:?})");
+            bail!(
+                "--net pasta: pasta could not set up the sandbox's network ({})",
+                how_it_ended(status)
+            );
         }
         Ok(running)
+    }
+}
+
+/// How pasta ended, for the error (its own diagnostics went to stderr before it).
+fn how_it_ended(status: nix::Result<nix::sys::wait::WaitStatus>) -> String {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        Ok(WaitStatus::Exited(_, code)) => format!("it exited with status {code}"),
+        Ok(WaitStatus::Signaled(_, signal, _)) => format!("it was killed by {signal}"),
+        _ => "it could not be waited for".to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::plan::{EnvOp, Plan};
 
@@ -102,6 +102,11 @@ pub fn exec_spec(plan: &Plan) -> Result<ExecSpec> {
         .argv
         .first()
         .ok_or_else(|| anyhow!("missing command"))?;
+    if program.is_empty() {
+        bail!(crate::error::Failure::setup(
+            "the command is an empty string: name a program to run"
+        ));
+    }
     let env = environment(plan);
     let to_c =
         |bytes: Vec<u8>| CString::new(bytes).map_err(|_| anyhow!("argument contains a NUL byte"));
@@ -141,7 +146,7 @@ pub fn exec_spec(plan: &Plan) -> Result<ExecSpec> {
         candidates,
         argv,
         envp,
-        display_name: program.to_string_lossy().into_owned(),
+        display_name: crate::error::printable(&program.to_string_lossy()),
     })
 }
 
