@@ -59,6 +59,11 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
         "zero.toml",
         "extends = \"default\"\n[limits]\npids = 0\n",
     );
+    let bad_dbus = write_profile(
+        profiles,
+        "dbus.toml",
+        "extends = \"default\"\n[dbus]\ntalk = [\"org.ok\", \"not a name\"]\n",
+    );
     let missing = format!("{}/missing", profiles.str());
     let guard = |mut head: Vec<String>| {
         head.extend(strings(&[
@@ -190,6 +195,22 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             message: format!(
                 "stockade: {zero_pids}:3:8: limits.pids: expected a value greater than 0"
             ),
+        },
+        Case {
+            what: "profile D-Bus rule",
+            args: strings(&["run", "--profile", &bad_dbus, "--", "true"]),
+            status: 125,
+            message: format!(
+                "stockade: {bad_dbus}:3:19: dbus.talk[1]: invalid bus name \"not a name\""
+            ),
+        },
+        Case {
+            what: "D-Bus name flag",
+            args: guard(strings(&["--dbus-talk", "a b"])),
+            status: 125,
+            message: "stockade: invalid value 'a b' for '--dbus-talk <NAME>': invalid bus name \
+                      \"a b\" (see --help)"
+                .into(),
         },
         Case {
             what: "missing argument of a subcommand",

@@ -158,10 +158,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "KIND", value_parser = ["x11", "wayland", "audio"], action = clap::ArgAction::Append, help_heading = "Desktop")]
     pub socket: Vec<String>,
     /// Give the sandbox a filtered D-Bus session bus (xdg-dbus-proxy) that may talk to NAME
-    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "D-Bus")]
+    #[arg(long, value_name = "NAME", value_parser = bus_name_arg, action = clap::ArgAction::Append, help_heading = "D-Bus")]
     pub dbus_talk: Vec<String>,
     /// Like --dbus-talk, and the sandbox may own NAME
-    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append, help_heading = "D-Bus")]
+    #[arg(long, value_name = "NAME", value_parser = bus_name_arg, action = clap::ArgAction::Append, help_heading = "D-Bus")]
     pub dbus_own: Vec<String>,
     /// No D-Bus proxy even when the profile has one (the bus variable is unset)
     #[arg(long, conflicts_with_all = ["dbus_talk", "dbus_own"], help_heading = "D-Bus")]
@@ -405,6 +405,10 @@ fn pairs<T: Clone + Send + Sync + 'static>(m: &ArgMatches, id: &str) -> Vec<(usi
     flat.chunks_exact(2)
         .map(|c| (c[0].0, (c[0].1.clone(), c[1].1.clone())))
         .collect()
+}
+
+fn bus_name_arg(name: &str) -> Result<String, String> {
+    crate::sandbox::dbus::check_name(name).map(|()| name.to_string())
 }
 
 fn hostname_arg(name: &str) -> Result<String, String> {

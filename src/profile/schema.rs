@@ -64,17 +64,37 @@ pub enum SocketKind {
 pub struct DbusTable {
     /// `false` turns an inherited proxy off (and unsets the bus address).
     pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bus_names"
+    )]
     pub talk: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bus_names"
+    )]
     pub own: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bus_names"
+    )]
     pub see: Vec<String>,
     /// `NAME=RULE` call rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bus_rules"
+    )]
     pub call: Vec<String>,
     /// `NAME=RULE` broadcast rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bus_rules"
+    )]
     pub broadcast: Vec<String>,
     /// The socket's path inside (default `/run/user/<uid>/bus`).
     pub socket: Option<PathTemplate>,
@@ -278,6 +298,40 @@ macro_rules! string_value {
             }
         }
     };
+}
+
+/// One D-Bus name, checked where it is written (the error then points at the entry).
+struct BusName(String);
+
+impl FromProfileStr for BusName {
+    fn from_profile_str(s: &str) -> Result<Self, String> {
+        crate::sandbox::dbus::check_name(s).map(|()| BusName(s.to_string()))
+    }
+}
+string_value!(BusName);
+
+fn bus_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<BusName>::deserialize(d)?
+        .into_iter()
+        .map(|n| n.0)
+        .collect())
+}
+
+/// One `NAME=RULE` D-Bus rule, checked where it is written.
+struct BusRule(String);
+
+impl FromProfileStr for BusRule {
+    fn from_profile_str(s: &str) -> Result<Self, String> {
+        crate::sandbox::dbus::check_rule(s).map(|()| BusRule(s.to_string()))
+    }
+}
+string_value!(BusRule);
+
+fn bus_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<BusRule>::deserialize(d)?
+        .into_iter()
+        .map(|r| r.0)
+        .collect())
 }
 
 /// A permission mode, written as an octal string such as "0755".

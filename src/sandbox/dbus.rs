@@ -20,7 +20,7 @@ use std::ffi::OsString;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 
 pub use keeper::Proxy;
 
@@ -51,26 +51,40 @@ pub fn proxy_args(policy: &DbusPolicy, upstream: &str, socket: &Path) -> Vec<OsS
     args
 }
 
-/// Names are passed to the proxy as `--talk=NAME`: refuse what could be read as more than
-/// one name, or as another option.
+/// Names and rules go to the proxy as `--talk=NAME` and `--call=NAME=RULE`: refuse what could
+/// be read as more than one, or as another option.
 pub fn check_policy(policy: &DbusPolicy) -> Result<()> {
     let names = policy.talk.iter().chain(&policy.own).chain(&policy.see);
-    for name in names {
-        let ok = !name.is_empty()
-            && !name.starts_with('-')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*' | ':'));
-        if !ok {
-            bail!(Failure::setup(format!("dbus: invalid bus name {name:?}")));
-        }
+    for problem in names.map(|n| check_name(n)).chain(
+        policy
+            .call
+            .iter()
+            .chain(&policy.broadcast)
+            .map(|r| check_rule(r)),
+    ) {
+        problem.map_err(|why| anyhow!(Failure::setup(format!("dbus: {why}"))))?;
     }
-    for rule in policy.call.iter().chain(&policy.broadcast) {
-        if rule.starts_with('-') || !rule.contains('=') || rule.contains(char::is_whitespace) {
-            bail!(Failure::setup(format!(
-                "dbus: invalid rule {rule:?} (expected NAME=RULE)"
-            )));
-        }
+    Ok(())
+}
+
+/// A bus name (wildcards allowed) that the proxy cannot take for anything else.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid bus name {name:?}"))
+    }
+}
+
+/// A `NAME=RULE` call or broadcast rule, as one argument.
+pub fn check_rule(rule: &str) -> std::result::Result<(), String> {
+    if rule.starts_with('-') || !rule.contains('=') || rule.contains(char::is_whitespace) {
+        return Err(format!("invalid rule {rule:?} (expected NAME=RULE)"));
     }
     Ok(())
 }
