@@ -64,6 +64,11 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
         "dbus.toml",
         "extends = \"default\"\n[dbus]\ntalk = [\"org.ok\", \"not a name\"]\n",
     );
+    let bad_uid = write_profile(
+        profiles,
+        "uid.toml",
+        "extends = \"default\"\nuid = 4294967295\n",
+    );
     let missing = format!("{}/missing", profiles.str());
     let guard = |mut head: Vec<String>| {
         head.extend(strings(&[
@@ -211,6 +216,14 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             message: "stockade: invalid value 'a b' for '--dbus-talk <NAME>': invalid bus name \
                       \"a b\" (see --help)"
                 .into(),
+        },
+        Case {
+            what: "profile id that cannot be mapped",
+            args: strings(&["run", "--profile", &bad_uid, "--", "true"]),
+            status: 125,
+            message: format!(
+                "stockade: {bad_uid}:2:7: uid: 4294967295 cannot be mapped (reserved id)"
+            ),
         },
         Case {
             what: "missing argument of a subcommand",

@@ -23,7 +23,9 @@ pub struct ProfileFile {
     pub extends: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "hostname")]
     pub hostname: Option<String>,
+    #[serde(default, deserialize_with = "mappable_id")]
     pub uid: Option<u32>,
+    #[serde(default, deserialize_with = "mappable_id")]
     pub gid: Option<u32>,
     pub net: Option<Net>,
     pub new_session: Option<bool>,
@@ -416,6 +418,17 @@ fn hostname<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
     let name = String::deserialize(d)?;
     crate::plan::check_hostname(&name).map_err(serde::de::Error::custom)?;
     Ok(Some(name))
+}
+
+/// (uid_t)-1 means "no id" to every syscall that takes one: refused where it is written
+/// rather than at launch, where only the flag's name would be at hand.
+fn mappable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match u32::deserialize(d)? {
+        u32::MAX => Err(serde::de::Error::custom(
+            "4294967295 cannot be mapped (reserved id)",
+        )),
+        id => Ok(Some(id)),
+    }
 }
 
 /// Limits where zero means nothing useful (a timeout that ends every command at once, no
