@@ -654,7 +654,13 @@ fn apply(
         FsOp::Symlink { target, dest } => symlink(root, target, dest),
         FsOp::Proc { dest } => {
             let fs = match source {
-                Source::Tree(tree) => tree,
+                // The host's /proc: a bind like any other, so nosuid and nodev as bubblewrap
+                // gives it (the clone keeps the host mount's own flags otherwise).
+                Source::Tree(tree) => {
+                    set_attrs(tree.as_raw_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
+                        .context("setting the flags of the host's /proc")?;
+                    tree
+                }
                 _ => new_fs("proc", &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | 0x8)?,
             };
             let target = resolve_dest(root, dest, Kind::Dir, 0o755)?;
