@@ -1,8 +1,12 @@
 //! Differential tests: the same command lines through Debian's bubblewrap (/usr/bin/bwrap,
 //! 0.8.0) and through `stockade-bwrap`, comparing exit status, stdout and what the command
-//! sees (ids, environment, hostname, files, capabilities, the mount table normalized to
-//! mount point, per-mount options and filesystem type, sorted). Options newer than 0.8.0 are
-//! tested directly at the end.
+//! sees (ids, environment, hostname, files, capabilities, namespaces, the mount table
+//! normalized to mount point, per-mount options, filesystem type and source, sorted). Options
+//! newer than 0.8.0 are tested directly at the end.
+//!
+//! Two programs agreeing proves nothing when both failed the same way or both printed
+//! nothing, so every case says what a meaningful run looks like (see `Expect`) and a run of
+//! either program that does not look like that fails the case.
 //!
 //! Run as an ordinary user (see README): the runner in .ci/as-user does that.
 
@@ -22,6 +26,7 @@ fn ours() -> PathBuf {
 }
 
 /// The host's /usr, read-only, with the merged-/usr links: enough to run sh and coreutils.
+/// Nothing of /etc: a program reached through /etc/alternatives (awk) is not there.
 const BASE: &[&str] = &[
     "--ro-bind",
     "/usr",
@@ -40,20 +45,86 @@ const BASE: &[&str] = &[
     "/sbin",
 ];
 
-/// Prints the mount table in a comparable form (mount ids and devices differ run to run).
-const MOUNTS: &str = "awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort";
+/// Shell functions defined before every case's script.
+///
+/// `mounts` prints the mount table in a comparable form: mount point, per-mount options,
+/// filesystem type and source, sorted (mount ids and device numbers differ run to run). It
+/// uses sed because awk is not in these sandboxes.
+///
+/// `ns NAME` says whether the sandbox's NAME namespace is the caller's (`run` passes the
+/// caller's in HOST_NS_NAME) or a new one; without /proc it fails loudly, on stderr.
+const PRELUDE: &str = r#"mounts() {
+    sed -E 's/^([^ ]+ ){4}([^ ]+) ([^ ]+).* - ([^ ]+) ([^ ]+) [^ ]+$/\2 \3 \4 \5/' \
+        /proc/self/mountinfo | sort
+}
+ns() {
+    l=$(readlink /proc/self/ns/$1) || return
+    if [ "$l" = "$(printenv HOST_NS_$1)" ]; then echo "$1: host"; else echo "$1: new"; fi
+}
+"#;
+
+/// The namespaces `ns` can tell apart.
+const NAMESPACES: &[&str] = &["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+
+/// What both programs must do for a case's comparison to prove anything.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Exit with `status` having printed something; stderr empty (a shell complaining there
+    /// means the script itself is broken), or holding only lines with `warning`.
+    Output {
+        status: i32,
+        warning: Option<&'static str>,
+    },
+    /// Fail with `status` and a diagnostic of bwrap's own (not the command's) holding
+    /// `message`.
+    Failure { status: i32, message: &'static str },
+}
+
+impl Expect {
+    /// Why `out` cannot stand for the case, if it cannot.
+    fn check(self, out: &Output) -> Result<(), String> {
+        let err = stderr(out);
+        let status = out.status.code();
+        match self {
+            Expect::Output { status: want, .. } | Expect::Failure { status: want, .. }
+                if status != Some(want) =>
+            {
+                Err(format!("exit status {status:?}, expected {want}"))
+            }
+            Expect::Output { .. } if out.stdout.is_empty() => Err("nothing on stdout".into()),
+            Expect::Output { warning: None, .. } if !err.is_empty() => {
+                Err("something on stderr".into())
+            }
+            Expect::Output {
+                warning: Some(w), ..
+            } if err.is_empty() || err.lines().any(|l| !l.contains(w)) => {
+                Err(format!("stderr is not just the warning {w:?}"))
+            }
+            Expect::Failure { message, .. } if !err.contains(message) => {
+                Err(format!("stderr lacks {message:?}"))
+            }
+            Expect::Failure { .. } if !(err.contains("bwrap: ") || err.starts_with("usage: ")) => {
+                Err("stderr holds no diagnostic of bwrap's".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One row of the table.
 struct Case {
     name: &'static str,
     args: Vec<String>,
-    /// Shell script run by `sh -c` in the sandbox; `None` when `args` holds the command.
+    /// Shell script run by `sh -c` in the sandbox, after `PRELUDE`; `None` when `args` holds
+    /// the command.
     script: Option<&'static str>,
     stdin: Vec<u8>,
     /// Descriptors the caller passes, each open on a file (read side) at a number.
     fd_files: Vec<(i32, PathBuf)>,
+    expect: Expect,
 }
 
+/// A case that must succeed and print something.
 fn case(name: &'static str, args: &[&str], script: &'static str) -> Case {
     Case {
         name,
@@ -61,9 +132,14 @@ fn case(name: &'static str, args: &[&str], script: &'static str) -> Case {
         script: Some(script),
         stdin: Vec::new(),
         fd_files: Vec::new(),
+        expect: Expect::Output {
+            status: 0,
+            warning: None,
+        },
     }
 }
 
+/// A case whose command is in `args` (no base file system); it must fail as `.fails` says.
 fn raw(name: &'static str, args: &[&str]) -> Case {
     Case {
         script: None,
@@ -81,6 +157,30 @@ impl Case {
         self.fd_files.push((fd, path.to_path_buf()));
         self
     }
+
+    /// The command prints something and exits with `status`.
+    fn exits(mut self, status: i32) -> Case {
+        self.expect = Expect::Output {
+            status,
+            warning: None,
+        };
+        self
+    }
+
+    /// The command succeeds, and bwrap warns with `warning` on stderr.
+    fn warns(mut self, warning: &'static str) -> Case {
+        self.expect = Expect::Output {
+            status: 0,
+            warning: Some(warning),
+        };
+        self
+    }
+
+    /// bwrap refuses, with `status` and a diagnostic holding `message`.
+    fn fails(mut self, status: i32, message: &'static str) -> Case {
+        self.expect = Expect::Failure { status, message };
+        self
+    }
 }
 
 /// Runs one case through `bwrap`, from `cwd`.
@@ -91,7 +191,11 @@ fn run(bwrap: &Path, c: &Case, cwd: &Path) -> Output {
     }
     cmd.args(&c.args);
     if let Some(script) = c.script {
-        cmd.args(["sh", "-c", script]);
+        cmd.args(["sh", "-c", &format!("{PRELUDE}{script}")]);
+    }
+    for ns in NAMESPACES {
+        let id = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("reading our namespace");
+        cmd.env(format!("HOST_NS_{ns}"), id);
     }
     cmd.current_dir(cwd)
         .stdin(Stdio::piped())
@@ -154,7 +258,7 @@ fn have_debian_bwrap() -> bool {
     ok
 }
 
-/// Compares a table; reports every differing case before failing.
+/// Compares a table; reports every differing or meaningless case before failing.
 fn compare(cases: Vec<Case>) {
     require_ordinary_user();
     if !have_debian_bwrap() {
@@ -165,33 +269,106 @@ fn compare(cases: Vec<Case>) {
     for c in &cases {
         let theirs = run(Path::new(DEBIAN_BWRAP), c, cwd.path());
         let mine = run(&ours(), c, cwd.path());
-        let same_status = theirs.status.code() == mine.status.code();
-        let same_out = theirs.stdout == mine.stdout;
-        // Messages differ in wording; a failure must still be a `bwrap: ` diagnostic.
-        let prefixed = |o: &Output| o.status.success() || stderr(o).contains("bwrap: ");
-        if !(same_status && same_out && prefixed(&theirs) == prefixed(&mine)) {
-            failures.push(format!(
-                "case {}: status {:?} vs ours {:?}\n--- bwrap stdout\n{}--- ours stdout\n{}\
---- bwrap stderr\n{}--- ours stderr\n{}",
-                c.name,
-                theirs.status.code(),
-                mine.status.code(),
-                stdout(&theirs),
-                stdout(&mine),
-                stderr(&theirs),
-                stderr(&mine)
-            ));
-        } else {
+        let problems = differences(c, &theirs, &mine);
+        if problems.is_empty() {
             println!("same: {} (status {:?})", c.name, mine.status.code());
+            continue;
         }
+        failures.push(format!(
+            "case {}: {}\n--- bwrap stdout\n{}--- ours stdout\n{}\
+--- bwrap stderr\n{}--- ours stderr\n{}",
+            c.name,
+            problems.join("; "),
+            stdout(&theirs),
+            stdout(&mine),
+            stderr(&theirs),
+            stderr(&mine)
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// What keeps a case from passing: either run not being what the case expects, or the two
+/// runs disagreeing (stderr wording may differ; status and stdout may not).
+fn differences(c: &Case, theirs: &Output, mine: &Output) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (who, out) in [("bwrap", theirs), ("ours", mine)] {
+        if let Err(why) = c.expect.check(out) {
+            problems.push(format!("{who}: {why}"));
+        }
+    }
+    if theirs.status.code() != mine.status.code() {
+        problems.push(format!(
+            "status {:?} vs ours {:?}",
+            theirs.status.code(),
+            mine.status.code()
+        ));
+    }
+    if theirs.stdout != mine.stdout {
+        problems.push("stdout differs".into());
+    }
+    problems
+}
+
+/// The checks above catch what made earlier versions of these tables pass vacuously: a
+/// script whose helper is missing (nothing printed, a complaint on stderr), both programs
+/// failing alike, or a refusal for another reason than the case's.
+#[test]
+fn the_harness_refuses_meaningless_runs() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = |code: i32, stdout: &str, stderr: &str| Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: stdout.as_bytes().to_vec(),
+        stderr: stderr.as_bytes().to_vec(),
+    };
+    let succeeds = case("succeeds", &[], "mounts").expect;
+    assert!(succeeds.check(&out(0, "/ rw\n", "")).is_ok());
+    assert!(succeeds
+        .check(&out(0, "", "sh: 1: awk: not found\n"))
+        .is_err());
+    assert!(succeeds
+        .check(&out(0, "2\n", "sh: 1: cannot create /dev/null\n"))
+        .is_err());
+    assert!(succeeds.check(&out(1, "x\n", "")).is_err());
+    let warns = case("warns", &[], "pwd").warns("Only the last").expect;
+    assert!(warns
+        .check(&out(0, "/\n", "bwrap: Only the last --chdir\n"))
+        .is_ok());
+    assert!(warns.check(&out(0, "/\n", "")).is_err());
+    assert!(warns
+        .check(&out(0, "/\n", "bwrap: Only the last\nsh: oops\n"))
+        .is_err());
+    let fails = raw("fails", &[]).fails(1, "bwrap: Unknown option").expect;
+    assert!(fails
+        .check(&out(1, "", "bwrap: Unknown option --x\n"))
+        .is_ok());
+    assert!(fails
+        .check(&out(
+            1,
+            "",
+            "bwrap: execvp /usr/bin/false: No such file or directory\n"
+        ))
+        .is_err());
+    assert!(fails
+        .check(&out(2, "", "bwrap: Unknown option --x\n"))
+        .is_err());
+    let bare = raw("bare", &[]).fails(1, "Operation not permitted").expect;
+    assert!(bare
+        .check(&out(1, "", "mkdir: Operation not permitted\n"))
+        .is_err());
 }
 
 #[test]
 fn namespaces_ids_and_identity() {
     compare(vec![
         case("default ids", &[], "id -u; id -g; id -G"),
+        // The baseline for `ns`: what is shared when nothing is asked for, so that the cases
+        // below show a change, not a helper that always says "new".
+        case(
+            "namespaces by default",
+            &["--proc", "/proc"],
+            "for n in user mnt pid net ipc uts cgroup; do ns $n; done",
+        ),
         case(
             "uid and gid",
             &["--unshare-user", "--uid", "1234", "--gid", "5678"],
@@ -207,27 +384,32 @@ fn namespaces_ids_and_identity() {
             &["--unshare-uts", "--hostname", "sandbox-host"],
             "hostname",
         ),
-        case("uts without hostname", &["--unshare-uts"], "hostname"),
+        // The host's name, but in a namespace of its own.
+        case(
+            "uts without hostname",
+            &["--unshare-uts", "--proc", "/proc"],
+            "ns uts; hostname",
+        ),
         case(
             "no network",
             &["--unshare-net", "--proc", "/proc"],
-            "wc -l < /proc/net/dev; cat /sys/class/net/lo/operstate 2>/dev/null; echo",
+            "ns net; cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '",
         ),
         case(
             "unshare-all",
             &["--unshare-all", "--proc", "/proc", "--hostname", "h"],
-            "hostname; echo $$; wc -l < /proc/net/dev",
+            "hostname; echo $$; for n in user mnt pid net ipc uts cgroup; do ns $n; done",
         ),
         case(
             "share-net",
             &["--unshare-all", "--share-net", "--proc", "/proc"],
-            "test $(wc -l < /proc/net/dev) -gt 3 && echo host-net",
+            "ns net; ns ipc; test $(wc -l < /proc/net/dev) -gt 3 && echo host-net",
         ),
         case(
             "pid namespace",
             &["--unshare-pid", "--proc", "/proc"],
             // A glob, not `ls | grep`: no helper process may race into the count.
-            "echo $$; set -- /proc/[0-9]*; echo $#",
+            "ns pid; echo $$; set -- /proc/[0-9]*; echo $#",
         ),
         case(
             "as pid 1",
@@ -237,12 +419,12 @@ fn namespaces_ids_and_identity() {
         case(
             "ipc and cgroup",
             &["--unshare-ipc", "--unshare-cgroup", "--proc", "/proc"],
-            "cat /proc/self/cgroup",
+            "ns ipc; ns cgroup; cat /proc/self/cgroup",
         ),
         case(
             "unshare-user-try and cgroup-try",
             &["--unshare-user-try", "--unshare-cgroup-try", "--proc", "/proc"],
-            "id -u; cat /proc/self/cgroup",
+            "id -u; ns user; ns cgroup; cat /proc/self/cgroup",
         ),
         case(
             "no capabilities by default",
@@ -259,16 +441,30 @@ fn namespaces_ids_and_identity() {
             &["--cap-add", "ALL", "--cap-drop", "CAP_SYS_ADMIN", "--proc", "/proc"],
             "grep -E '^Cap(Inh|Prm|Eff|Amb)' /proc/self/status",
         ),
+        // The session id as the sandbox's /proc gives it: with a pid namespace, 1 when the
+        // sandbox's init leads a new session, 0 (outside the namespace) for the caller's.
         case(
             "new session",
             &["--new-session", "--unshare-pid", "--proc", "/proc"],
-            "read p c s pp pg sid rest < /proc/$$/stat; [ $sid = $$ ] && echo leader || echo member",
+            "read p c s pp pg sid rest < /proc/$$/stat; echo $sid",
         ),
         case(
             "same session",
             &["--unshare-pid", "--proc", "/proc"],
+            "read p c s pp pg sid rest < /proc/$$/stat; echo $sid",
+        ),
+        // Without one the command itself is the first process, and leads the new session.
+        case(
+            "new session without a pid namespace",
+            &["--new-session", "--proc", "/proc"],
             "read p c s pp pg sid rest < /proc/$$/stat; [ $sid = $$ ] && echo leader || echo member",
         ),
+        case(
+            "same session without a pid namespace",
+            &["--proc", "/proc"],
+            "read p c s pp pg sid rest < /proc/$$/stat; [ $sid = $$ ] && echo leader || echo member",
+        ),
+        // Only that the option is taken; die_with_parent_leaves_nothing_behind tests its effect.
         case("die-with-parent", &["--die-with-parent"], "echo alive"),
         case(
             "disable-userns",
@@ -291,12 +487,17 @@ fn namespaces_ids_and_identity() {
             "assert-userns-disabled without disabling",
             &["--assert-userns-disabled"],
             "echo ran",
+        )
+        .fails(
+            1,
+            "bwrap: creation of new user namespaces was not disabled as requested",
         ),
         case(
             "labels refused without SELinux",
             &["--exec-label", "x", "--file-label", "y"],
             "echo ran",
-        ),
+        )
+        .fails(1, "bwrap: labeling not supported on this system"),
     ]);
 }
 
@@ -335,14 +536,18 @@ fn environment_and_working_directory() {
             "chdir twice (last wins)",
             &["--chdir", "/usr", "--chdir", "/usr/lib"],
             "pwd",
-        ),
+        )
+        .warns("bwrap: Only the last --chdir option will take effect"),
         case("cwd not inside", &["--clearenv"], "pwd; echo $PWD"),
         case(
             "home fallback",
             &["--setenv", "HOME", "/usr"],
             "pwd; echo $PWD",
         ),
-        case("chdir missing", &["--chdir", "/nonexistent"], "pwd"),
+        case("chdir missing", &["--chdir", "/nonexistent"], "pwd").fails(
+            1,
+            "bwrap: Can't chdir to /nonexistent: No such file or directory",
+        ),
     ]);
 }
 
@@ -356,43 +561,88 @@ fn filesystem_operations() {
     let hd = leak(h(""));
     let hfile = leak(h("/file"));
     compare(vec![
-        case("tmpfs root shape", &["--proc", "/proc"], MOUNTS),
+        case("tmpfs root shape", &["--proc", "/proc"], "mounts"),
         case(
             "tmpfs with perms and size",
-            &["--proc", "/proc", "--perms", "0700", "--tmpfs", "/t1", "--size", "1048576", "--tmpfs", "/t2"],
-            "stat -c '%n %a' /t1 /t2; stat -f -c '%b %S' /t2; awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort",
+            &[
+                "--proc", "/proc", "--perms", "0700", "--tmpfs", "/t1", "--size", "1048576",
+                "--tmpfs", "/t2",
+            ],
+            "stat -c '%n %a' /t1 /t2; stat -f -c '%b %S' /t2; mounts",
         ),
         case(
             "dirs and parents",
-            &["--dir", "/a/b/c", "--perms", "0750", "--dir", "/p/q", "--perms", "1777", "--dir", "/sticky"],
+            &[
+                "--dir", "/a/b/c", "--perms", "0750", "--dir", "/p/q", "--perms", "1777", "--dir",
+                "/sticky",
+            ],
             "stat -c '%n %a' /a /a/b /a/b/c /p /p/q /sticky",
         ),
         case(
             "symlink",
-            &["--symlink", "/usr/share", "/share", "--symlink", "relative", "/rel"],
+            &[
+                "--symlink",
+                "/usr/share",
+                "/share",
+                "--symlink",
+                "relative",
+                "/rel",
+            ],
             "readlink /share /rel; ls /share/ | head -3",
         ),
         case(
             "chmod",
-            &["--dir", "/d", "--chmod", "0711", "/d", "--tmpfs", "/t", "--chmod", "1777", "/t"],
+            &[
+                "--dir", "/d", "--chmod", "0711", "/d", "--tmpfs", "/t", "--chmod", "1777", "/t",
+            ],
             "stat -c '%n %a' /d /t",
         ),
+        // Wording differs: bwrap says "Can't chmod 0700 ...", stockade "chmod 0700 ...".
         case(
             "chmod missing path",
             &["--chmod", "0700", "/nonexistent"],
             "echo ran",
-        ),
+        )
+        .fails(1, "chmod 0700 /nonexistent: No such file or directory"),
+        // Two descriptors: one is consumed by the first --file (bwrap closes it).
         case(
             "file from fd",
-            &["--file", "0", "/etc/motd", "--perms", "0640", "--file", "0", "/etc/second"],
-            "cat /etc/motd; stat -c '%n %a %s' /etc/motd /etc/second",
+            &[
+                "--file",
+                "0",
+                "/etc/motd",
+                "--perms",
+                "0640",
+                "--file",
+                "3",
+                "/etc/second",
+            ],
+            "cat /etc/motd /etc/second; stat -c '%n %a %s' /etc/motd /etc/second",
         )
-        .stdin(b"hello from stdin\n"),
+        .stdin(b"hello from stdin\n")
+        .fd(3, &host.path().join("file")),
+        case(
+            "file from fd used twice",
+            &["--file", "0", "/etc/motd", "--file", "0", "/etc/second"],
+            "echo ran",
+        )
+        .stdin(b"hello from stdin\n")
+        .fails(1, "/etc/second"),
+        // Without --dev there is no /dev/null: errors that matter go to stdout, compared.
         case(
             "bind-data and ro-bind-data",
-            &["--proc", "/proc", "--bind-data", "0", "/bd", "--ro-bind-data", "3", "/rbd"],
+            &[
+                "--proc",
+                "/proc",
+                "--bind-data",
+                "0",
+                "/bd",
+                "--ro-bind-data",
+                "3",
+                "/rbd",
+            ],
             "cat /bd /rbd; stat -c '%n %a' /bd /rbd; echo x >> /bd && echo bd-writable; \
-             (echo x >> /rbd) 2>/dev/null || echo rbd-readonly; awk '$5 ~ /bd/ {print $5, $6}' /proc/self/mountinfo | sort",
+             (echo x >> /rbd) 2>&1 || echo rbd-readonly; mounts | grep bd",
         )
         .stdin(b"rw data\n")
         .fd(3, &host.path().join("file")),
@@ -404,7 +654,7 @@ fn filesystem_operations() {
         case(
             "ro-bind",
             &["--ro-bind", hd, "/h", "--proc", "/proc"],
-            "cat /h/file; (touch /h/other) 2>/dev/null || echo read-only; awk '$5 ~ /^\\/h/ {print $5, $6}' /proc/self/mountinfo",
+            "cat /h/file; touch /h/other 2>&1 || echo read-only; mounts | grep '^/h '",
         ),
         case(
             "bind file onto new path",
@@ -413,38 +663,67 @@ fn filesystem_operations() {
         ),
         case(
             "try variants with missing sources",
-            &["--bind-try", "/nonexistent", "/a", "--ro-bind-try", "/nonexistent", "/b", "--dev-bind-try", "/nonexistent", "/c"],
+            &[
+                "--bind-try",
+                "/nonexistent",
+                "/a",
+                "--ro-bind-try",
+                "/nonexistent",
+                "/b",
+                "--dev-bind-try",
+                "/nonexistent",
+                "/c",
+            ],
             "ls -d /a /b /c 2>&1 | sort",
         ),
         case(
             "dev-bind",
             &["--dev-bind", "/dev/null", "/null", "--proc", "/proc"],
-            "echo x > /null && echo dev-ok; awk '$5 == \"/null\" {print $6}' /proc/self/mountinfo",
+            "echo x > /null && echo dev-ok; mounts | grep '^/null '",
         ),
         case(
             "remount-ro",
             &["--bind", hd, "/h", "--remount-ro", "/h", "--proc", "/proc"],
-            "(touch /h/x) 2>/dev/null || echo read-only; awk '$5 == \"/h\" {print $6}' /proc/self/mountinfo",
+            "touch /h/x 2>&1 || echo read-only; mounts | grep '^/h '",
         ),
         case(
             "proc and dev",
             &["--proc", "/proc", "--dev", "/dev", "--unshare-pid"],
-            "ls -A /dev | sort | tr '\\n' ' '; echo; ls -l /dev/null | cut -c1-10; awk '{print $5, $6, $(NF-2), $(NF-1)}' /proc/self/mountinfo | sort",
+            "ls -A /dev | sort | tr '\\n' ' '; echo; ls -l /dev/null | cut -c1-10; mounts",
         ),
         case(
             "mqueue",
-            &["--unshare-ipc", "--proc", "/proc", "--mqueue", "/dev/mqueue"],
-            MOUNTS,
+            &[
+                "--unshare-ipc",
+                "--proc",
+                "/proc",
+                "--mqueue",
+                "/dev/mqueue",
+            ],
+            "mounts",
         ),
+        // Wording differs: bwrap names /newroot/dev/mqueue, stockade the sandbox's path.
         case(
             "mqueue without an ipc namespace",
             &["--mqueue", "/dev/mqueue"],
             "echo ran",
-        ),
+        )
+        .fails(1, "Operation not permitted"),
         case(
             "bind-fd and ro-bind-fd",
-            &["--bind-fd", "3", "/bf", "--ro-bind-fd", "4", "/rbf", "--proc", "/proc", "--dev", "/dev"],
-            "cat /bf/file /rbf/file; touch /bf/new && echo wrote; (touch /rbf/x) 2>/dev/null || echo ro; \
+            &[
+                "--bind-fd",
+                "3",
+                "/bf",
+                "--ro-bind-fd",
+                "4",
+                "/rbf",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+            ],
+            "cat /bf/file /rbf/file; touch /bf/new && echo wrote; touch /rbf/x 2>&1 || echo ro; \
              for n in 3 4; do [ -e /proc/$$/fd/$n ] && echo fd $n open; done; \
              grep -E ' /r?bf ' /proc/self/mountinfo | cut -d' ' -f5,6 | sort",
         )
@@ -452,24 +731,42 @@ fn filesystem_operations() {
         .fd(4, host.path()),
         case(
             "bind-fd of a file",
-            &["--unshare-pid", "--bind-fd", "5", "/f", "--ro-bind-fd", "6", "/rf", "--proc", "/proc", "--dev", "/dev"],
-            "cat /f /rf; (echo x >> /rf) 2>/dev/null || echo ro; \
+            &[
+                "--unshare-pid",
+                "--bind-fd",
+                "5",
+                "/f",
+                "--ro-bind-fd",
+                "6",
+                "/rf",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+            ],
+            "cat /f /rf; (echo x >> /rf) 2>&1 || echo ro; \
              grep -E ' /r?f ' /proc/self/mountinfo | cut -d' ' -f5,6 | sort",
         )
         .fd(5, &host.path().join("file"))
         .fd(6, &host.path().join("file")),
+        // The host's /dev/shm is a mount of its own under /dev: it must come along (another
+        // device than /d), read-only. (The mount table is not compared: the host stacks two
+        // mounts there, and bubblewrap leaves the hidden one writable; see README.)
         case(
             "ro-bind-fd covers submounts",
             &["--ro-bind-fd", "3", "/d", "--dev", "/dev"],
-            "(touch /d/shm/stockade-test) 2>/dev/null || echo ro",
+            "[ $(stat -c %d /d/shm) != $(stat -c %d /d) ] && echo submount; \
+             touch /d/shm/stockade-test 2>&1 || echo ro",
         )
         .fd(3, Path::new("/dev")),
+        // The first use closes the descriptor.
         case(
             "bind-fd used twice",
             &["--ro-bind-fd", "3", "/a", "--ro-bind-fd", "3", "/b"],
             "echo ran",
         )
-        .fd(3, host.path()),
+        .fd(3, host.path())
+        .fails(1, "Bad file descriptor"),
         case(
             "args from fd",
             &["--args", "0"],
@@ -478,7 +775,16 @@ fn filesystem_operations() {
         .stdin(b"--dir\0/from-args\0--setenv\0FROM_ARGS\0yes\0"),
         case(
             "dest through a symlink",
-            &["--dir", "/tmp/dir", "--symlink", "dir", "/tmp/link", "--bind", "/usr/share", "/tmp/link"],
+            &[
+                "--dir",
+                "/tmp/dir",
+                "--symlink",
+                "dir",
+                "/tmp/link",
+                "--bind",
+                "/usr/share",
+                "/tmp/link",
+            ],
             "ls /tmp/dir | head -2",
         ),
         case(
@@ -527,13 +833,13 @@ fn status_fds_and_seccomp() {
         case(
             "seccomp from fd",
             &["--tmpfs", "/t", "--seccomp", "3"],
-            "mkdir /t/x 2>/dev/null; echo $?; touch /t/y && echo touched",
+            "mkdir /t/x 2>&1; echo $?; touch /t/y && echo touched",
         )
         .fd(3, &bpf),
         case(
             "add-seccomp-fd",
             &["--tmpfs", "/t", "--add-seccomp-fd", "3"],
-            "mkdir /t/x 2>/dev/null; echo $?",
+            "mkdir /t/x 2>&1; echo $?",
         )
         .fd(3, &bpf),
         case(
@@ -542,7 +848,15 @@ fn status_fds_and_seccomp() {
             "echo unblocked",
         )
         .stdin(b"x"),
-        case("sync-fd", &["--sync-fd", "0"], "echo ran"),
+        // Held open by the sandbox's init for its lifetime, not passed to the command.
+        case(
+            "sync-fd",
+            &["--sync-fd", "3", "--unshare-pid", "--proc", "/proc"],
+            "[ -e /proc/1/fd/3 ] && echo init holds it; [ -e /proc/$$/fd/3 ] || echo command has not",
+        )
+        .fd(3, &bpf),
+        // The lock as /proc/locks shows it, the file's device and inode replaced by its name;
+        // in a pid namespace only the sandbox's locks are listed.
         case(
             "lock-file",
             &[
@@ -551,8 +865,11 @@ fn status_fds_and_seccomp() {
                 "/lockme",
                 "--lock-file",
                 "/lockme",
+                "--unshare-pid",
+                "--proc",
+                "/proc",
             ],
-            "echo ran",
+            "cut -d' ' -f2- /proc/locks | tr -s ' ' | sed \"s/ [0-9a-f:]*:$(stat -c %i /lockme) / lockme /\"",
         ),
     ]);
 }
@@ -560,68 +877,89 @@ fn status_fds_and_seccomp() {
 #[test]
 fn bad_input() {
     compare(vec![
-        raw("no arguments", &[]),
-        raw("no command", &["--unshare-pid"]),
-        raw("unknown option", &["--frobnicate", "true"]),
-        raw("missing value", &["--bind", "/usr"]),
+        raw("no arguments", &[]).fails(1, "usage: "),
+        raw("no command", &["--unshare-pid"]).fails(1, "usage: "),
+        raw("unknown option", &["--frobnicate", "true"])
+            .fails(1, "bwrap: Unknown option --frobnicate"),
+        raw("missing value", &["--bind", "/usr"]).fails(1, "bwrap: --bind takes two arguments"),
         raw(
             "missing source",
             &["--bind", "/nonexistent-source", "/x", "true"],
+        )
+        .fails(
+            1,
+            "bwrap: Can't find source path /nonexistent-source: No such file or directory",
         ),
         raw(
             "perms without operation",
             &["--perms", "0700", "--bind", "/usr", "/usr", "true"],
+        )
+        .fails(
+            1,
+            "bwrap: --perms must be followed by an option that creates a file",
         ),
-        raw("bad perms", &["--perms", "9", "--dir", "/d", "true"]),
+        raw("bad perms", &["--perms", "9", "--dir", "/d", "true"])
+            .fails(1, "bwrap: --perms takes an octal argument <= 07777"),
         raw(
             "size without tmpfs",
             &["--size", "100", "--dir", "/d", "true"],
-        ),
-        raw("zero size", &["--size", "0", "--tmpfs", "/d", "true"]),
-        raw("hostname without uts", &["--hostname", "x", "true"]),
-        raw("as-pid-1 without pid", &["--as-pid-1", "true"]),
-        raw("invalid fd", &["--sync-fd", "x", "true"]),
-        raw("negative fd", &["--info-fd", "-1", "true"]),
-        raw("invalid uid", &["--uid", "abc", "true"]),
-        raw("unknown cap", &["--cap-add", "CAP_NOPE", "true"]),
+        )
+        .fails(1, "bwrap: --size must be followed by --tmpfs"),
+        raw("zero size", &["--size", "0", "--tmpfs", "/d", "true"])
+            .fails(1, "bwrap: --size takes a non-zero number of bytes"),
+        raw("hostname without uts", &["--hostname", "x", "true"])
+            .fails(1, "bwrap: Specifying --hostname requires --unshare-uts"),
+        raw("as-pid-1 without pid", &["--as-pid-1", "true"])
+            .fails(1, "bwrap: Specifying --as-pid-1 requires --unshare-pid"),
+        raw("invalid fd", &["--sync-fd", "x", "true"]).fails(1, "bwrap: Invalid fd: x"),
+        raw("negative fd", &["--info-fd", "-1", "true"]).fails(1, "bwrap: Invalid fd: -1"),
+        raw("invalid uid", &["--uid", "abc", "true"]).fails(1, "bwrap: Invalid uid: abc"),
+        raw("unknown cap", &["--cap-add", "CAP_NOPE", "true"])
+            .fails(1, "bwrap: unknown cap: CAP_NOPE"),
         raw(
             "command not found",
             &["--ro-bind", "/usr", "/usr", "/nonexistent-command"],
+        )
+        .fails(
+            1,
+            "bwrap: execvp /nonexistent-command: No such file or directory",
         ),
-        raw("not executable", &["--ro-bind", "/usr", "/usr", "/usr"]),
+        raw("not executable", &["--ro-bind", "/usr", "/usr", "/usr"])
+            .fails(1, "bwrap: execvp /usr: Permission denied"),
         raw(
             "double dash",
             &["--ro-bind", "/usr", "/usr", "--", "--dev-bind"],
-        ),
+        )
+        .fails(1, "bwrap: execvp --dev-bind: No such file or directory"),
         raw(
             "seccomp mixed",
             &["--add-seccomp-fd", "0", "--seccomp", "0", "true"],
+        )
+        .fails(
+            1,
+            "bwrap: --seccomp cannot be combined with --add-seccomp-fd",
         ),
-        raw("userns-block-fd alone", &["--userns-block-fd", "0", "true"]),
+        raw("userns-block-fd alone", &["--userns-block-fd", "0", "true"])
+            .fails(1, "bwrap: --userns-block-fd requires --unshare-user"),
         raw(
             "disable-userns without unshare-user",
             &["--disable-userns", "true"],
-        ),
+        )
+        .fails(1, "bwrap: --disable-userns requires --unshare-user"),
         raw(
             "as-pid-1 with lock-file",
             &["--unshare-pid", "--as-pid-1", "--lock-file", "/x", "true"],
+        )
+        .fails(
+            1,
+            "bwrap: Specifying --as-pid-1 and --lock-file is not permitted",
         ),
-        raw("args in args", &["--args", "0", "true"]).stdin(b"--args\x000\0"),
-        raw(
-            "exit status passes through",
-            &["--ro-bind", "/usr", "/usr", "/usr/bin/false"],
-        ),
-        raw(
-            "signal status",
-            &[
-                "--ro-bind",
-                "/usr",
-                "/usr",
-                "/usr/bin/sh",
-                "-c",
-                "kill -TERM $$",
-            ],
-        ),
+        raw("args in args", &["--args", "0", "true"])
+            .stdin(b"--args\x000\0")
+            .fails(1, "bwrap: --args not supported in arguments file"),
+        // The command's own status, not 1 for a failed exec: sh needs the base's /lib64.
+        case("exit status passes through", &[], "echo before; exit 7").exits(7),
+        case("signal status", &[], "echo before; kill -TERM $$").exits(128 + libc::SIGTERM),
     ]);
 }
 
@@ -720,9 +1058,8 @@ fn version_works_without_namespaces() {
 
 #[test]
 fn argv0_is_what_the_command_sees() {
-    let out = ours_sh(&["--argv0", "renamed"], "echo $0");
-    // sh -c uses its next argument for $0; check argv[0] through /proc instead.
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    require_ordinary_user();
+    // Not `sh -c 'echo $0'`: sh takes $0 from its arguments, not from argv[0].
     let out = Command::new(ours())
         .args(BASE)
         .args([
@@ -790,7 +1127,8 @@ fn overlays() {
             "--ro-overlay",
             "/o",
         ],
-        "cat /o/a /o/b; (touch /o/c) 2>/dev/null || echo read-only",
+        // No /dev/null here: a redirection there would fail and print "read-only" by itself.
+        "cat /o/a /o/b; touch /o/c 2>&1 || echo read-only",
     );
     if stderr(&out).contains("overlay") && !out.status.success() {
         skip(&format!("rootless overlayfs unavailable: {}", stderr(&out)));
@@ -798,7 +1136,7 @@ fn overlays() {
     }
     assert_eq!(
         stdout(&out),
-        "from l2\nonly l2\nread-only\n",
+        "from l2\nonly l2\ntouch: cannot touch '/o/c': Read-only file system\nread-only\n",
         "{}",
         stderr(&out)
     );
