@@ -88,18 +88,23 @@ pub fn close_sync_fd_for_command(plan: &Plan) {
     }
 }
 
-/// `--userns-block-fd`: the caller writes the sandbox's id maps itself, after reading the
-/// child's pid from --info-fd. The sandbox waits at this gate until the launcher has seen the
-/// caller's go-ahead on the block fd.
+/// Where the sandbox's first process waits, before any setup, while the launcher reports it
+/// to the caller. The status fds name its namespaces by /proc/PID/ns/*, which vanish when it
+/// exits: a command that ends at once would take them with it before the launcher reads them
+/// (bubblewrap too holds its child until the info is written). With `--userns-block-fd` the
+/// caller also writes the sandbox's id maps itself, after reading the child's pid from
+/// --info-fd, and the gate opens only after its go-ahead on the block fd.
 pub struct Gate {
     wait: Option<OwnedFd>,
     open: Option<OwnedFd>,
 }
 
 impl Gate {
-    /// A closed gate when the plan has a userns block fd, else a gate that never waits.
+    /// A closed gate when the plan reports status or has a userns block fd, else a gate that
+    /// never waits (and costs nothing).
     pub fn new(plan: &Plan) -> Result<Gate> {
-        if plan.process.userns_block_fd.is_none() {
+        let p = &plan.process;
+        if p.userns_block_fd.is_none() && p.info_fd.is_none() && p.json_status_fd.is_none() {
             return Ok(Gate {
                 wait: None,
                 open: None,
@@ -125,7 +130,8 @@ impl Gate {
         }
     }
 
-    /// In the launcher: waits for the caller's byte on the block fd, then lets the sandbox go.
+    /// In the launcher, once the status is written: waits for the caller's byte on the block
+    /// fd when there is one, then lets the sandbox go.
     pub fn open_after_caller(self, plan: &Plan) {
         let Gate { wait, open } = self;
         drop(wait);

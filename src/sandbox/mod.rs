@@ -192,6 +192,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
             };
         }
     };
+    // The child waits at the gate meanwhile, so its namespaces still exist to be named.
     if let Err(err) = status::announce(plan, pid) {
         abandon(child);
         return Err(err);
