@@ -1160,6 +1160,10 @@ fn overlays() {
     assert_eq!(stdout(&out), "from l1\n", "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(p("up/c")).unwrap(), "written\n");
     assert!(!p("l1/c").exists());
+    // overlayfs left work/work mode 000; the test's own cleanup must still remove it all.
+    let path = dir.path().to_path_buf();
+    drop(dir);
+    assert!(!path.exists(), "{} was left behind", path.display());
 }
 
 #[test]

@@ -91,7 +91,28 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if std::fs::remove_dir_all(&self.0).is_ok() {
+            return;
+        }
+        // A sandbox may leave directories their owner cannot list (overlayfs makes the
+        // work directory's `work` mode 000), which remove_dir_all cannot empty.
+        make_removable(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Gives the owner full access to `dir` and every directory under it (symlinks are not
+/// followed: nothing outside the tree changes).
+fn make_removable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            make_removable(&entry.path());
+        }
     }
 }
 
