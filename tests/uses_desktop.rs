@@ -633,6 +633,25 @@ fn proxy_cleaned_up(runtime: &Path) -> bool {
     wait_for(Duration::from_secs(5), || socket_dirs(runtime).is_empty())
 }
 
+/// SIGKILLs `child` (stockade, or its caller) while the proxy's directory exists, and checks
+/// that the directory goes.
+#[track_caller]
+fn kill_and_check_cleanup(child: &mut std::process::Child, runtime: &Path, who: &str) {
+    // Else the check below proves nothing.
+    assert_eq!(
+        socket_dirs(runtime).len(),
+        1,
+        "no socket directory in XDG_RUNTIME_DIR"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        proxy_cleaned_up(runtime),
+        "{who} left {:?}",
+        socket_dirs(runtime)
+    );
+}
+
 /// Pids of `sleep MARKER`, without stockade's own command line (which names it too).
 fn sleeping(marker: &str) -> Vec<i32> {
     processes_matching(|c| c.starts_with("sleep ") && c.contains(marker))
@@ -652,19 +671,7 @@ fn nothing_of_the_proxy_is_left_when_stockade_is_killed_while_the_command_runs()
         wait_for(Duration::from_secs(10), || !sleeping(&marker).is_empty()),
         "the sandboxed sleep did not start"
     );
-    // Else the check below proves nothing.
-    assert_eq!(
-        socket_dirs(runtime.path()).len(),
-        1,
-        "no socket directory in XDG_RUNTIME_DIR"
-    );
-    child.kill().expect("SIGKILL stockade");
-    let _ = child.wait();
-    assert!(
-        proxy_cleaned_up(runtime.path()),
-        "a SIGKILLed stockade left {:?}",
-        socket_dirs(runtime.path())
-    );
+    kill_and_check_cleanup(&mut child, runtime.path(), "a SIGKILLed stockade");
 }
 
 #[test]
@@ -698,17 +705,10 @@ fn nothing_of_the_proxy_is_left_when_stockade_is_killed_during_setup() {
         wait_for(Duration::from_secs(10), || started.exists()),
         "the stand-in proxy did not start"
     );
-    assert_eq!(
-        socket_dirs(runtime.path()).len(),
-        1,
-        "no socket directory in XDG_RUNTIME_DIR"
-    );
-    child.kill().expect("SIGKILL stockade");
-    let _ = child.wait();
-    assert!(
-        proxy_cleaned_up(runtime.path()),
-        "stockade SIGKILLed during setup left {:?}",
-        socket_dirs(runtime.path())
+    kill_and_check_cleanup(
+        &mut child,
+        runtime.path(),
+        "stockade SIGKILLed during setup",
     );
     assert!(
         wait_for(Duration::from_secs(5), || sleeping(&marker).is_empty()),
@@ -737,17 +737,10 @@ fn nothing_of_the_proxy_is_left_when_stockade_dies_with_its_caller() {
         wait_for(Duration::from_secs(10), || !sleeping(&marker).is_empty()),
         "the sandboxed sleep did not start"
     );
-    assert_eq!(
-        socket_dirs(runtime.path()).len(),
-        1,
-        "no socket directory in XDG_RUNTIME_DIR"
-    );
-    caller.kill().expect("SIGKILL the caller");
-    let _ = caller.wait();
-    assert!(
-        proxy_cleaned_up(runtime.path()),
-        "stockade ended with its caller and left {:?}",
-        socket_dirs(runtime.path())
+    kill_and_check_cleanup(
+        &mut caller,
+        runtime.path(),
+        "stockade ended with its caller and",
     );
     assert!(
         wait_for(Duration::from_secs(10), || sleeping(&marker).is_empty()),
