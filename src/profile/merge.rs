@@ -80,19 +80,30 @@ pub fn merge(chain: &[Layer]) -> Result<ProfileFile> {
     for layer in chain {
         merge_layer(&mut merged, layer)?;
     }
-    check_execve_allowed(&merged, chain)?;
+    check_required_syscalls(&merged, chain)?;
     Ok(merged)
 }
 
-/// A filter without execve could start nothing: the command's exec would fail inside the
-/// filter, where stockade can no longer report why. Said here, naming the profile, instead.
-fn check_execve_allowed(merged: &ProfileFile, chain: &[Layer]) -> Result<()> {
+/// What a filter must let through, and why: without execve no command could start, and
+/// without exit_group no process could end (a failed exec's report would end in SIGSEGV,
+/// read as the command's crash). The exec and its failure run inside the filter, where
+/// stockade can no longer say why; so it is said when the profile is read.
+const REQUIRED_SYSCALLS: [(&str, &str); 2] = [
+    ("execve", "no command could start"),
+    ("exit_group", "no process could exit"),
+];
+
+/// A merged filter without a required syscall is refused, naming the profile.
+fn check_required_syscalls(merged: &ProfileFile, chain: &[Layer]) -> Result<()> {
     let Some(seccomp) = merged.seccomp.as_ref().filter(|s| s.enabled != Some(false)) else {
         return Ok(());
     };
-    if execve_allowed(seccomp) != Some(false) {
+    let Some((name, why)) = REQUIRED_SYSCALLS
+        .into_iter()
+        .find(|(name, _)| lets_through(seccomp, name) == Some(false))
+    else {
         return Ok(());
-    }
+    };
     let last = chain
         .iter()
         .rev()
@@ -102,18 +113,20 @@ fn check_execve_allowed(merged: &ProfileFile, chain: &[Layer]) -> Result<()> {
         &last.source.file,
         &last.source.text,
         None,
-        "[seccomp] does not allow execve, so no command could start (allow it, or a group \
-         that has it such as @default)",
+        &format!(
+            "[seccomp] does not allow {name}, so {why} (allow it, or a group that has it \
+             such as @default)"
+        ),
     ))
 }
 
-/// Whether the merged lists let execve through; None when a name does not parse.
-fn execve_allowed(seccomp: &SeccompTable) -> Option<bool> {
+/// Whether the merged lists let `name` through; None when a name does not parse.
+fn lets_through(seccomp: &SeccompTable, name: &str) -> Option<bool> {
     fn names(list: &[Spanned<String>]) -> Vec<&str> {
         list.iter().map(|e| e.get_ref().as_str()).collect()
     }
-    let allowed = crate::syscalls::includes(&names(&seccomp.allow), "execve")?;
-    let denied = crate::syscalls::includes(&names(&seccomp.deny_eperm), "execve")?;
+    let allowed = crate::syscalls::includes(&names(&seccomp.allow), name)?;
+    let denied = crate::syscalls::includes(&names(&seccomp.deny_eperm), name)?;
     Some(allowed && !denied)
 }
 
@@ -283,27 +296,30 @@ fn merge_limits(into: &mut LimitsTable, from: &LimitsTable) {
 /// resolver applies in order, and here only checked to remove something.
 fn merge_seccomp(into: &mut SeccompTable, from: &SeccompTable, layer: &Layer) -> Result<()> {
     override_with(&mut into.enabled, &from.enabled);
-    let had_execve = execve_allowed(into) == Some(true);
+    let had: Vec<bool> = REQUIRED_SYSCALLS
+        .iter()
+        .map(|(name, _)| lets_through(into, name) == Some(true))
+        .collect();
     let (first_allow, first_deny) = (into.allow.len(), into.deny_eperm.len());
     append_syscalls(&mut into.allow, &from.allow, "allows", layer)?;
     append_syscalls(&mut into.deny_eperm, &from.deny_eperm, "denies", layer)?;
-    if had_execve && execve_allowed(into) == Some(false) {
+    for ((name, why), had) in REQUIRED_SYSCALLS.into_iter().zip(had) {
+        if !had || lets_through(into, name) != Some(false) {
+            continue;
+        }
         // Named at the entry that took it away; a profile that never had it is reported
         // once merged.
-        let (entry, verb) = match entry_changing(&into.allow, first_allow, "execve", true) {
+        let (entry, verb) = match entry_changing(&into.allow, first_allow, name, true) {
             Some(entry) => (entry, "takes away"),
             None => (
-                entry_changing(&into.deny_eperm, first_deny, "execve", false)
-                    .expect("one of this layer's entries took execve away"),
+                entry_changing(&into.deny_eperm, first_deny, name, false)
+                    .expect("one of this layer's entries took the syscall away"),
                 "denies",
             ),
         };
         return Err(layer.error(
             entry.span(),
-            &format!(
-                "{} {verb} execve, so no command could start",
-                entry.get_ref()
-            ),
+            &format!("{} {verb} {name}, so {why}", entry.get_ref()),
         ));
     }
     override_with(&mut into.default_action, &from.default_action);

@@ -583,7 +583,8 @@ fn seccomp_removals_of_nothing_are_errors() {
             .with(
                 Origin::BuiltIn,
                 "base",
-                "[seccomp]\nallow = [\"execve\", \"read\", \"write\"]\ndeny_eperm = [\"kill\"]\n\
+                "[seccomp]\nallow = [\"execve\", \"exit_group\", \"read\", \"write\"]\n\
+                 deny_eperm = [\"kill\"]\n\
                  socket_families = [\"unix\"]\n",
             )
             .with(
@@ -632,7 +633,7 @@ fn seccomp_removals_of_nothing_are_errors() {
 }
 
 #[test]
-fn a_filter_without_execve_is_an_error() {
+fn a_filter_without_execve_or_exit_group_is_an_error() {
     for (text, message) in [
         (
             "extends = \"default\"\n[seccomp]\nallow = [\"@aio\", \"!@system-service\"]\n",
@@ -648,6 +649,16 @@ fn a_filter_without_execve_is_an_error() {
             "[seccomp]\nallow = [\"read\"]\n",
             "/u/p.toml: [seccomp] does not allow execve, so no command could start (allow it, \
              or a group that has it such as @default)",
+        ),
+        (
+            "extends = \"default\"\n[seccomp]\ndeny_eperm = [\"exit_group\"]\n",
+            "/u/p.toml:3:15: seccomp.deny_eperm[0]: exit_group denies exit_group, so no process \
+             could exit",
+        ),
+        (
+            "[seccomp]\nallow = [\"execve\"]\n",
+            "/u/p.toml: [seccomp] does not allow exit_group, so no process could exit (allow \
+             it, or a group that has it such as @default)",
         ),
     ] {
         let catalog = with_built_ins().with(Origin::User, "p", text);
@@ -667,7 +678,7 @@ fn a_filter_without_execve_is_an_error() {
 #[test]
 fn seccomp_policy_resolves_groups() {
     let catalog = user(
-        "[seccomp]\nallow = [\"execve\", \"read\", \"write\", \"!write\"]\n\
+        "[seccomp]\nallow = [\"execve\", \"exit_group\", \"read\", \"write\", \"!write\"]\n\
          default_action = \"kill\"\n",
     );
     let (_, m) = merged_profile(&catalog, "p", true).expect("names resolve");
