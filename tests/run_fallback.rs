@@ -85,3 +85,20 @@ fn fallback_landlock_confines_to_the_binds_and_says_what_is_missing() {
     assert!(err.contains("no private /tmp"), "{err}");
     assert!(err.contains("no pid"), "{err}");
 }
+
+/// A command that cannot be executed under the fallback gets the statuses of the README's
+/// table (127 not found, 126 not executable), and one line naming it after the warnings.
+#[test]
+fn fallback_reports_a_missing_command_as_not_found() {
+    let Some(dir) = setup() else { return };
+    let out = nested(
+        &dir,
+        &["--fallback", "landlock", "--", "/nonexistent-command"],
+    );
+    assert_status(&out, 127);
+    let err = stderr(&out);
+    assert!(
+        err.ends_with("\nstockade: /nonexistent-command: No such file or directory\n"),
+        "{err}"
+    );
+}

@@ -205,14 +205,19 @@ fn confine_and_exec(
         seccomp::install(filters)?;
         Ok(())
     };
+    // Made before the filter, which may refuse memory to the failure's report (as in
+    // the sandbox's exec_command).
     let args = process::ExecArgs::new(exec);
+    let prefix = format!("stockade: {}: ", exec.display_name);
     if let Err(e) = steps() {
         return e;
     }
     let errno = args.exec();
-    anyhow::anyhow!(
-        "{}: {}",
-        exec.display_name,
-        std::io::Error::from_raw_os_error(errno)
+    process::write_errno_and_exit(
+        libc::STDERR_FILENO,
+        &[prefix.as_bytes()],
+        errno,
+        b"\n",
+        process::exec_failure_status(errno),
     )
 }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use nix::unistd::Pid;
 
-use crate::error::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP};
+use crate::error::{self, EXIT_SETUP};
 use crate::plan::{NetMode, Plan};
 
 /// Prints how long each stage took when `--timings` is on.
@@ -553,16 +553,15 @@ fn exec_command(
     let errno = args.exec();
     let status = if bwrap_mode(plan) {
         setup_status(plan)
-    } else if errno == libc::ENOENT {
-        EXIT_NOT_FOUND
     } else {
-        EXIT_CANNOT_EXEC
+        process::exec_failure_status(errno)
     };
     let lead = [status as u8];
     process::write_errno_and_exit(
         report.as_raw_fd(),
         &[&lead, prefix.as_bytes()],
         errno,
+        b"",
         status,
     );
 }

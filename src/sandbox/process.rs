@@ -192,10 +192,25 @@ impl<'a> ExecArgs<'a> {
     }
 }
 
-/// Writes `parts` and errno's text in one write(2) to `fd`, then ends the process with
-/// `status`: for a failed exec under a seccomp filter, which may refuse anything else
+/// The status for a command that could not be executed: 127 when it was not found, else 126.
+pub fn exec_failure_status(errno: i32) -> i32 {
+    if errno == libc::ENOENT {
+        crate::error::EXIT_NOT_FOUND
+    } else {
+        crate::error::EXIT_CANNOT_EXEC
+    }
+}
+
+/// Writes `before`, errno's text and `after` in one write(2) to `fd`, then ends the process
+/// with `status`: for a failed exec under a seccomp filter, which may refuse anything else
 /// (allocating, duplicating the descriptor), so this allocates nothing and cannot panic.
-pub fn write_errno_and_exit(fd: RawFd, parts: &[&[u8]], errno: i32, status: i32) -> ! {
+pub fn write_errno_and_exit(
+    fd: RawFd,
+    before: &[&[u8]],
+    errno: i32,
+    after: &[u8],
+    status: i32,
+) -> ! {
     let mut buf = [0u8; 1024];
     let mut len = 0;
     let mut push = |bytes: &[u8]| {
@@ -203,7 +218,7 @@ pub fn write_errno_and_exit(fd: RawFd, parts: &[&[u8]], errno: i32, status: i32)
         buf[len..len + n].copy_from_slice(&bytes[..n]);
         len += n;
     };
-    for part in parts {
+    for part in before {
         push(part);
     }
     let mut raw = [0u8; 256];
@@ -213,6 +228,7 @@ pub fn write_errno_and_exit(fd: RawFd, parts: &[&[u8]], errno: i32, status: i32)
         _ => b"error",
     };
     push(text);
+    push(after);
     // SAFETY: write(2) of a local buffer, then _exit, which runs no handlers a forked or
     // cloned child must not run.
     unsafe {
