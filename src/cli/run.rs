@@ -279,9 +279,6 @@ fn build_plan_from(
     apply_network(args, &mut plan)?;
     apply_sockets(args, &mut plan);
     apply_dbus(args, &mut plan);
-    if let Some(policy) = &plan.dbus {
-        crate::sandbox::dbus::check_policy(policy)?;
-    }
     apply_process(args, &mut plan)?;
     apply_limits(args, &mut plan)?;
     apply_confinement(args, &mut plan);

@@ -98,7 +98,6 @@ pub fn to_plan(profile: &ProfileFile, vars: &Vars, opts: &Options) -> Result<Pla
                 upstream: None,
                 log: dbus.log.unwrap_or(false),
             };
-            crate::sandbox::dbus::check_policy(&policy)?;
             plan.dbus = Some(policy);
         }
     }
