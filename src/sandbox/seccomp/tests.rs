@@ -476,3 +476,58 @@ fn off_and_fds_compile_to_nothing_here() {
         assert_eq!(filters.0.len(), 1);
     }
 }
+
+/// The program as the search builds it, before its returns are shared.
+fn unshared(policy: &SeccompPolicy, arch: Arch) -> Vec<sock_filter> {
+    let verdicts = verdicts(policy, arch).unwrap();
+    let ranges = ranges(&verdicts, &default_verdict(policy.default_action), arch);
+    let mut program = check_arch(arch);
+    program.push(load(OFFSET_NR));
+    search(&ranges, &Leaves::new(policy), &mut program);
+    program
+}
+
+#[test]
+fn shared_returns_change_no_verdict() {
+    // Arguments that reach every branch of the argument checks: TIOCSTI, namespace flags, a
+    // harmless and a harmful persona, each socket family, netlink route and audit.
+    let mut patterns = ARG_PATTERNS.to_vec();
+    for first in [0, 1, 2, 10, 16, 17, 0x0010_0000, 0x4000_0000, 0x0002_0008] {
+        for second in [0, 0x5412, 0x541c, 3] {
+            for third in [0, 9] {
+                patterns.push([first, second, third, 0, 0, 0]);
+            }
+        }
+    }
+    let mut policies: Vec<SeccompPolicy> = Arch::ALL.into_iter().map(service_policy).collect();
+    let mut netlink = service_policy(Arch::X86_64);
+    netlink.socket_families.push(libc::AF_NETLINK);
+    netlink.default_action = DenyAction::Kill;
+    netlink.deny_eperm = names(&["mount", "ptrace"]);
+    policies.push(netlink);
+    for (policy, arch) in policies
+        .iter()
+        .zip(Arch::ALL.into_iter().chain([Arch::X86_64]))
+    {
+        let before = unshared(policy, arch);
+        let after = compile(policy, arch).unwrap();
+        assert!(
+            after.len() < before.len(),
+            "{} -> {}",
+            before.len(),
+            after.len()
+        );
+        let returns = after.iter().filter(|i| i.code == RET_K).count();
+        assert!(returns <= 8, "{returns} returns left");
+        let audit = Compiled::new(policy, arch).audit;
+        let numbers = (0..1100).chain([X32_SYSCALL_BIT, X32_SYSCALL_BIT | 1, u32::MAX]);
+        for nr in numbers {
+            for args in &patterns {
+                for arch_value in [audit, AUDIT_ARCH_X86_64 ^ 0x8000_0000] {
+                    let input = data(arch_value, nr, *args);
+                    assert_eq!(run(&after, &input), run(&before, &input), "{nr} {args:x?}");
+                }
+            }
+        }
+    }
+}
