@@ -70,6 +70,19 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
         "extends = \"default\"\nuid = 4294967295\n",
     );
     let missing = format!("{}/missing", profiles.str());
+    let no_source = write_profile(
+        profiles,
+        "nosource.toml",
+        &format!(
+            "extends = \"default\"\nfs = [\n  {{ type = \"ro-bind\", src = \"/usr\", dest = \"/u\" }},\n  \
+             {{ type = \"copy\", src = \"{missing}\", dest = \"/m\" }},\n]\n"
+        ),
+    );
+    let child_of_no_source = write_profile(
+        profiles,
+        "child.toml",
+        "extends = \"./nosource.toml\"\nhostname = \"child\"\n",
+    );
     let guard = |mut head: Vec<String>| {
         head.extend(strings(&[
             "--bind",
@@ -133,6 +146,24 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             status: 125,
             message: format!(
                 "stockade: ro-bind {missing} -> /x: {missing}: No such file or directory"
+            ),
+        },
+        Case {
+            what: "missing source in a profile",
+            args: guard(strings(&["--profile", &no_source])),
+            status: 125,
+            message: format!(
+                "stockade: {no_source}:4:26: fs[1].src: {missing}: no such file or directory \
+                 (add try = true to skip it where it is missing)"
+            ),
+        },
+        Case {
+            what: "missing source in the profile a profile extends",
+            args: guard(strings(&["--profile", &child_of_no_source])),
+            status: 125,
+            message: format!(
+                "stockade: {no_source}:4:26: fs[1].src: {missing}: no such file or directory \
+                 (add try = true to skip it where it is missing)"
             ),
         },
         Case {

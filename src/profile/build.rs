@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 
+use super::load::Layer;
 use super::merge::fs_dest;
 use super::schema::{
     Action, Fallback, FamilyEntry, FsEntry, FsKind, LandlockTable, LimitsTable, Net, ProfileFile,
@@ -208,6 +209,38 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
         }
     };
     Ok(Some(op))
+}
+
+/// Finds the host sources a merged profile cannot do without (binds and copies without `try`)
+/// before the launch, so that a missing one is reported at its line in the profile that
+/// asked for it: at launch, inside the new namespaces, the error can only name the path. The
+/// launch opens every source again; this is for the message, not a guarantee.
+pub fn check_sources(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> Result<()> {
+    for (entry, &layer) in merged.fs.iter().zip(&merged.fs_layers) {
+        let entry = entry.get_ref();
+        let needs_source = matches!(
+            entry.kind.get_ref(),
+            FsKind::RoBind | FsKind::Bind | FsKind::DevBind | FsKind::Copy
+        );
+        let optional = entry.optional.as_ref().is_some_and(|t| *t.get_ref());
+        let (Some(src), true, false) = (&entry.src, needs_source, optional) else {
+            continue;
+        };
+        let path = src.get_ref().expand(vars)?;
+        let missing =
+            std::fs::metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if let (true, Some(layer)) = (missing, chain.get(layer)) {
+            return Err(layer.error(
+                src.span(),
+                &format!(
+                    "{}: no such file or directory (add try = true to skip it where it is \
+                     missing)",
+                    crate::error::printable(&path)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn limits_of(table: &LimitsTable) -> Limits {

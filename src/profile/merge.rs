@@ -77,8 +77,8 @@ fn find_parent(catalog: &dyn Catalog, child: &Layer, extends: &Spanned<String>) 
 /// One profile from a chain, base first.
 pub fn merge(chain: &[Layer]) -> Result<ProfileFile> {
     let mut merged = ProfileFile::default();
-    for layer in chain {
-        merge_layer(&mut merged, layer)?;
+    for (index, layer) in chain.iter().enumerate() {
+        merge_layer(&mut merged, layer, index)?;
     }
     check_required_syscalls(&merged, chain)?;
     Ok(merged)
@@ -160,7 +160,7 @@ fn override_with<T: Clone>(into: &mut Option<T>, from: &Option<T>) {
     }
 }
 
-fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
+fn merge_layer(merged: &mut ProfileFile, layer: &Layer, index: usize) -> Result<()> {
     let p = &layer.profile;
     override_with(&mut merged.description, &p.description);
     override_with(&mut merged.hostname, &p.hostname);
@@ -174,8 +174,9 @@ fn merge_layer(merged: &mut ProfileFile, layer: &Layer) -> Result<()> {
     if let Some(ns) = &p.namespaces {
         merge_namespaces(merged.namespaces.get_or_insert_with(Default::default), ns);
     }
-    remove_fs(&mut merged.fs, &p.fs_remove, layer)?;
+    remove_fs(merged, &p.fs_remove, layer)?;
     merged.fs.extend(p.fs.iter().cloned());
+    merged.fs_layers.resize(merged.fs.len(), index);
     if let Some(env) = &p.env {
         merge_env(merged.env.get_or_insert_with(Default::default), env, layer)?;
     }
@@ -231,14 +232,22 @@ pub fn fs_dest(entry: &FsEntry) -> Option<&PathTemplate> {
 }
 
 fn remove_fs(
-    fs: &mut Vec<Spanned<FsEntry>>,
+    merged: &mut ProfileFile,
     removals: &[Spanned<PathTemplate>],
     layer: &Layer,
 ) -> Result<()> {
     for removal in removals {
-        let before = fs.len();
-        fs.retain(|e| !fs_dest(e.get_ref()).is_some_and(|d| d.is_at_or_below(removal.get_ref())));
-        if fs.len() == before {
+        let before = merged.fs.len();
+        let kept: Vec<bool> = merged
+            .fs
+            .iter()
+            .map(|e| !fs_dest(e.get_ref()).is_some_and(|d| d.is_at_or_below(removal.get_ref())))
+            .collect();
+        let mut keep = kept.iter().copied();
+        merged.fs.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = kept.iter().copied();
+        merged.fs_layers.retain(|_| keep.next().unwrap_or(true));
+        if merged.fs.len() == before {
             return Err(layer.error(
                 removal.span(),
                 &format!(

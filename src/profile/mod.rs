@@ -52,8 +52,10 @@ pub fn plan_from_catalog(
     opts: &Options,
     vars: &Vars,
 ) -> Result<Plan> {
-    let merged = merged_profile(catalog, name, !opts.seccomp_off)?.1;
-    build::to_plan(&merged, vars, opts)
+    let (chain, merged) = merged_profile(catalog, name, !opts.seccomp_off)?;
+    let plan = build::to_plan(&merged, vars, opts)?;
+    build::check_sources(&chain, &merged, vars)?;
+    Ok(plan)
 }
 
 /// A name contains no `/`; anything with one is a path, as with `--profile ./mine.toml`.

@@ -41,6 +41,10 @@ pub struct ProfileFile {
     pub namespaces: Option<NamespacesTable>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fs: Vec<Spanned<FsEntry>>,
+    /// In a merged profile, the chain index of the layer each `fs` entry came from: spans
+    /// are offsets into one file, and a problem found after merging must name that file.
+    #[serde(skip)]
+    pub fs_layers: Vec<usize>,
     pub env: Option<EnvTable>,
     pub limits: Option<LimitsTable>,
     pub seccomp: Option<SeccompTable>,

@@ -255,6 +255,36 @@ fn fs_remove_drops_inherited_operations_at_and_below_a_path() {
 }
 
 #[test]
+fn each_merged_fs_entry_knows_its_layer_after_removals() {
+    let catalog = MemoryCatalog::default()
+        .with(
+            Origin::BuiltIn,
+            "base",
+            "fs = [\n  { type = \"tmpfs\", dest = \"/run\" },\n  \
+             { type = \"ro-bind\", src = \"/usr\" },\n  { type = \"dir\", dest = \"/run/x\" },\n]\n",
+        )
+        .with(
+            Origin::User,
+            "p",
+            "extends = \"base\"\nfs_remove = [\"/run\"]\nfs = [{ type = \"dir\", dest = \"/a\" }]\n",
+        );
+    let (chain, merged) = merged_profile(&catalog, "p", false).unwrap();
+    assert_eq!(chain.len(), 2);
+    let dests: Vec<String> = merged
+        .fs
+        .iter()
+        .map(|e| {
+            e.get_ref()
+                .dest
+                .as_ref()
+                .map_or("/usr".into(), |d| d.get_ref().to_string())
+        })
+        .collect();
+    assert_eq!(dests, ["/usr", "/a"]);
+    assert_eq!(merged.fs_layers, [0, 1]);
+}
+
+#[test]
 fn fs_remove_matching_nothing_is_an_error() {
     let catalog = with_built_ins().with(
         Origin::User,
