@@ -199,6 +199,29 @@ fn net_none_reaches_neither_the_host_nor_is_reached() {
     assert!(got.is_err(), "reached the sandbox from the host: {got:?}");
 }
 
+/// pasta's own diagnostics are not printed ahead of stockade's line: its last one becomes part
+/// of that line (pasta first complained about syslog, then about the port, on two lines).
+#[test]
+fn a_pasta_failure_is_one_line_with_pastas_reason() {
+    if let Some(why) = pasta_unusable() {
+        skip(&why);
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let out = run_sh(&["--net", "pasta", "--publish", &publish], "echo ran");
+    assert_status(&out, 125);
+    assert_eq!(stdout(&out), "", "the command must not run");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("stockade: --net pasta: pasta could not set up the sandbox's network: ")
+            && err.contains(&port.to_string()),
+        "{err}"
+    );
+}
+
 #[test]
 fn pasta_errors_are_setup_errors() {
     let out = run_sh(&["--publish", "8080:80"], "true");

@@ -13,9 +13,9 @@
 //! temporary file, and an EOF without a pid means pasta gave up.
 
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -161,6 +161,9 @@ pub struct Starter {
     pid: Pid,
     pid_w: OwnedFd,
     ready_r: OwnedFd,
+    /// pasta's stderr, kept for the one-line error when it fails (None with --verbose, where
+    /// pasta writes to the caller's stderr).
+    diagnostics: Option<OwnedFd>,
 }
 
 /// A running pasta; stopped when dropped.
@@ -170,7 +173,7 @@ pub struct Running {
 
 impl Starter {
     /// Forks the starter. It waits for the sandbox's pid, then execs pasta.
-    pub fn fork(publish: &[String]) -> Result<Starter> {
+    pub fn fork(publish: &[String], verbose: bool) -> Result<Starter> {
         let program =
             CString::new(find()?.into_os_string().into_encoded_bytes()).context("pasta path")?;
         check_tun()?;
@@ -182,16 +185,25 @@ impl Starter {
         let (pid_r, pid_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
         let (ready_r, ready_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
         let base = arguments(&publish, ready_w.as_raw_fd());
+        let diagnostics = match verbose {
+            true => None,
+            false => Some(memory_file()?),
+        };
         // SAFETY: the launcher is single-threaded here, so the child may do anything.
         match unsafe { nix::unistd::fork() }.context("forking the pasta starter")? {
             nix::unistd::ForkResult::Child => {
                 drop((pid_w, ready_r));
+                if let Some(file) = &diagnostics {
+                    // SAFETY: dup2 between descriptors this process owns.
+                    unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) };
+                }
                 starter_main(&program, base, pid_r, ready_w)
             }
             nix::unistd::ForkResult::Parent { child } => Ok(Starter {
                 pid: child,
                 pid_w,
                 ready_r,
+                diagnostics,
             }),
         }
     }
@@ -207,13 +219,42 @@ impl Starter {
         if !pid_line_arrives(self.ready_r) {
             let status = waitpid(running.pid, None);
             std::mem::forget(running);
+            let said = match self.diagnostics {
+                Some(file) => last_line(file).unwrap_or_else(|| "it gave no reason".into()),
+                None => "its messages are above".into(),
+            };
             bail!(
-                "--net pasta: pasta could not set up the sandbox's network ({})",
+                "--net pasta: pasta could not set up the sandbox's network: {said} ({})",
                 how_it_ended(status)
             );
         }
         Ok(running)
     }
+}
+
+/// An anonymous file for pasta's stderr: the launcher reads it only when pasta fails, and a
+/// pipe nobody reads could fill and stall pasta while the sandbox runs.
+fn memory_file() -> Result<OwnedFd> {
+    // SAFETY: static name; the kernel returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"pasta-stderr".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("a file for pasta's messages");
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The last line pasta wrote (the one that says why it stopped; the lines before it are
+/// about syslog and the like), shortened and with control characters escaped.
+fn last_line(file: OwnedFd) -> Option<String> {
+    let mut text = Vec::new();
+    let mut file = std::fs::File::from(file);
+    file.seek(std::io::SeekFrom::Start(0)).ok()?;
+    file.take(64 * 1024).read_to_end(&mut text).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    let line: String = line.chars().take(200).collect();
+    Some(crate::error::printable(line.trim_end_matches(", exiting")))
 }
 
 /// How pasta ended, for the error (its own diagnostics went to stderr before it).
@@ -273,8 +314,8 @@ fn starter_main(program: &CString, mut args: Vec<String>, pid_r: OwnedFd, ready_
         unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
     let mut argv: Vec<CString> = vec![CString::new("pasta").expect("no NUL")];
     argv.extend(args.into_iter().filter_map(|a| CString::new(a).ok()));
-    let _ = nix::unistd::execv(program, &argv);
-    eprintln!("stockade: --net pasta: cannot execute pasta");
+    let err = nix::unistd::execv(program, &argv).unwrap_err();
+    eprintln!("cannot execute pasta: {}", err.desc());
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }
