@@ -802,3 +802,67 @@ for path in [os.path.join(rt, os.environ["WAYLAND_DISPLAY"]),
         assert_eq!(&buf, b"hello");
     }
 }
+
+/// The caller's uid, which the sandbox keeps: its runtime directory is `/run/user/<uid>`.
+fn caller_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").expect("/proc/self").uid()
+}
+
+/// The sandbox's `$XDG_RUNTIME_DIR` is a private, writable 0700 directory at
+/// `/run/user/<uid>` however the caller's is set: dconf, PulseAudio's client and Qt create
+/// files there, and a session that is not systemd's (su, ssh without pam_systemd, a custom
+/// login) has it elsewhere, or inherited as `/` or another user's.
+#[test]
+fn desktop_runtime_dir_is_private_and_writable_whatever_the_callers_is() {
+    use std::os::unix::net::UnixListener;
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    // A runtime directory elsewhere than /run/user/<uid>, with a compositor socket the
+    // display stage binds from it and a file it must not show.
+    let elsewhere = common::TempDir::new("runtime-elsewhere");
+    let _listener = UnixListener::bind(elsewhere.path().join("wayland-test")).unwrap();
+    std::fs::write(elsewhere.path().join("secret-keyring"), b"x").unwrap();
+    let expected = format!("/run/user/{}", caller_uid());
+    let script = r#"echo "rt=$XDG_RUNTIME_DIR"; ls "$XDG_RUNTIME_DIR"; stat -c "mode=%a" "$XDG_RUNTIME_DIR"; mkdir "$XDG_RUNTIME_DIR/dconf" && echo WRITABLE"#;
+    for (case, value) in [
+        ("a directory elsewhere", Some(elsewhere.str())),
+        ("/ (inherited through su)", Some("/")),
+        ("unset", None),
+    ] {
+        let mut cmd = common::stockade(["run", "--profile", "desktop", "--no-dbus", "--"]);
+        cmd.args(["sh", "-c", script])
+            .env("WAYLAND_DISPLAY", "wayland-test")
+            .env_remove("DISPLAY");
+        match value {
+            Some(v) => cmd.env("XDG_RUNTIME_DIR", v),
+            None => cmd.env_remove("XDG_RUNTIME_DIR"),
+        };
+        let out = cmd.output().expect("running stockade");
+        let text = common::stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "XDG_RUNTIME_DIR {case}: {text}{}",
+            common::stderr(&out)
+        );
+        assert!(
+            text.contains(&format!("rt={expected}\n")),
+            "XDG_RUNTIME_DIR {case}: the sandbox's is not {expected}:\n{text}"
+        );
+        assert!(
+            text.contains("mode=700\n") && text.contains("WRITABLE\n"),
+            "XDG_RUNTIME_DIR {case}: the sandbox's is not a writable 0700 directory:\n{text}{}",
+            common::stderr(&out)
+        );
+        assert!(!text.contains("secret-keyring"), "{case}: {text}");
+        if value == Some(elsewhere.str()) {
+            assert!(
+                text.contains("wayland-test\n"),
+                "the compositor socket is missing:\n{text}"
+            );
+        }
+    }
+}
