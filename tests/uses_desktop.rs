@@ -866,3 +866,66 @@ fn desktop_runtime_dir_is_private_and_writable_whatever_the_callers_is() {
         }
     }
 }
+
+/// A display the caller names but the sandbox cannot be given is said on stderr, in one line
+/// naming the variable and the reason, instead of leaving only the application's "unable to
+/// open display"; the command still runs and its status is stockade's. An unset variable is
+/// a session without that server and stays silent.
+#[test]
+fn a_display_named_but_unreachable_is_reported_and_an_unset_one_is_not() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    // A display number with no socket: an X server started without /tmp/.X11-unix listens
+    // only on its abstract socket, which the sandbox's network namespace cannot reach.
+    let free = (200..400u32)
+        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+        .expect("a display number without a socket");
+    let runtime = common::TempDir::new("runtime-empty");
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = common::stockade(["run", "--profile", "desktop", "--no-dbus", "--"]);
+        cmd.args(["sh", "-c", "exit 3"])
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("running stockade")
+    };
+    let missing = format!(":{free}");
+    let named = format!("DISPLAY={missing}");
+    let socket = format!("/tmp/.X11-unix/X{free}");
+    // The caller's variables, and what the warning must name.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 3] = [
+        (&[("DISPLAY", &missing)], &[&named, &socket]),
+        // ssh -X forwards a TCP display, which the sandbox's own network cannot reach.
+        (
+            &[("DISPLAY", "localhost:10.0")],
+            &["DISPLAY=localhost:10.0"],
+        ),
+        (
+            &[("WAYLAND_DISPLAY", "wayland-7")],
+            &["WAYLAND_DISPLAY=wayland-7"],
+        ),
+    ];
+    for (vars, wanted) in cases {
+        let out = run(vars);
+        common::assert_status(&out, 3);
+        let err = common::stderr(&out);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(lines.len(), 1, "{vars:?}: not one warning line:\n{err}");
+        for w in wanted {
+            assert!(lines[0].contains(w), "{vars:?}: {w:?} not named:\n{err}");
+        }
+    }
+    let out = run(&[]);
+    common::assert_status(&out, 3);
+    assert_eq!(
+        common::stderr(&out),
+        "",
+        "a session without a display is not an error"
+    );
+}

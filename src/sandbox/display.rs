@@ -122,7 +122,14 @@ pub fn add_sockets(plan: &mut Plan) {
     let runtime_host = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
     let mut ops = Vec::new();
     let mut env: Vec<(&str, OsString)> = Vec::new();
+    // Notes: a server that is not running, said with --verbose. Warnings: one the caller
+    // names in DISPLAY or WAYLAND_DISPLAY that the sandbox cannot be given, always said,
+    // since the application would report only "unable to open display".
     let mut notes = Vec::new();
+    let mut warnings = Vec::new();
+    // A display without a socket file is out of reach only from a network namespace of the
+    // sandbox's own: with the host's, its abstract socket or TCP port is reachable.
+    let own_net = plan.namespaces.net;
 
     if policy.x11 {
         let display = std::env::var("DISPLAY").unwrap_or_default();
@@ -147,22 +154,34 @@ pub fn add_sockets(plan: &mut Plan) {
                         });
                         env.push(("XAUTHORITY", inside.into()));
                     }
+                } else if own_net {
+                    warnings.push(format!(
+                        "DISPLAY={display}: no socket {} to bind (an X server without it \
+                         listens only where the sandbox's own network cannot reach): X11 \
+                         clients will not connect",
+                        socket.display()
+                    ));
                 } else {
                     notes.push(format!("X11: no socket {}", socket.display()));
                 }
             }
             None if display.is_empty() => notes.push("X11: DISPLAY is unset".into()),
+            None if own_net => warnings.push(format!(
+                "DISPLAY={display} is not a local display (TCP, as ssh -X forwards), and the \
+                 sandbox has its own network: X11 clients will not connect"
+            )),
             None => notes.push(format!("X11: DISPLAY={display} is not a local display")),
         }
     }
     if policy.wayland {
-        let name = std::env::var_os("WAYLAND_DISPLAY").unwrap_or_else(|| "wayland-0".into());
+        let named = std::env::var_os("WAYLAND_DISPLAY").filter(|v| !v.is_empty());
+        let name = named.clone().unwrap_or_else(|| "wayland-0".into());
         let host = match (Path::new(&name).is_absolute(), &runtime_host) {
             (true, _) => Some(PathBuf::from(&name)),
             (false, Some(runtime)) => Some(runtime.join(&name)),
             (false, None) => None,
         };
-        match host.filter(|p| is_socket(p)) {
+        match host.clone().filter(|p| is_socket(p)) {
             Some(socket) => {
                 let file = socket.file_name().unwrap_or_default().to_owned();
                 ops.push(bind(
@@ -172,7 +191,20 @@ pub fn add_sockets(plan: &mut Plan) {
                 ));
                 env.push(("WAYLAND_DISPLAY", file));
             }
-            None => notes.push("Wayland: no compositor socket".into()),
+            None => match (named, host) {
+                (Some(named), Some(path)) => warnings.push(format!(
+                    "WAYLAND_DISPLAY={}: no socket {} to bind: Wayland clients will not \
+                     connect",
+                    named.to_string_lossy(),
+                    path.display()
+                )),
+                (Some(named), None) => warnings.push(format!(
+                    "WAYLAND_DISPLAY={}: XDG_RUNTIME_DIR is unset, so its socket cannot be \
+                     found: Wayland clients will not connect",
+                    named.to_string_lossy()
+                )),
+                (None, _) => notes.push("Wayland: no compositor socket".into()),
+            },
         }
     }
     if policy.audio {
@@ -196,6 +228,9 @@ pub fn add_sockets(plan: &mut Plan) {
         } else {
             notes.push("audio: no PipeWire socket".into());
         }
+    }
+    for warning in warnings {
+        eprintln!("{}: warning: {warning}", plan.program_name);
     }
     if plan.process.verbose {
         for note in notes {
