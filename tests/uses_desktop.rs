@@ -929,3 +929,65 @@ fn a_display_named_but_unreachable_is_reported_and_an_unset_one_is_not() {
         "a session without a display is not an error"
     );
 }
+
+/// A font file of the host's, to stand for one the user installed.
+fn some_host_font() -> Option<std::path::PathBuf> {
+    let out = Command::new("fc-list").args([":", "file"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches([' ', ':']))
+        .find(|f| f.ends_with(".ttf") || f.ends_with(".otf"))
+        .map(std::path::PathBuf::from)
+}
+
+/// Fonts the user installed (`~/.local/share/fonts`, the older `~/.fonts`) reach the
+/// application read-only, as under flatpak and firejail: a document that uses them looks the
+/// same inside. Nothing else of the real home comes with them.
+#[test]
+fn desktop_app_sees_the_users_own_fonts_read_only() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    if !common::have("fc-list") {
+        common::skip("fc-list is not installed (fontconfig)");
+        return;
+    }
+    let Some(font) = some_host_font() else {
+        common::skip("no .ttf or .otf font installed (fonts-dejavu-core)");
+        return;
+    };
+    // A home of the test's own, so the real one is never touched.
+    let dir = common::TempDir::new("desktop-fonts");
+    let home = dir.path().join("home");
+    let ext = font.extension().unwrap().to_string_lossy().into_owned();
+    let placed = [
+        home.join(format!(".local/share/fonts/StockadeUserFont.{ext}")),
+        home.join(format!(".fonts/StockadeLegacyFont.{ext}")),
+    ];
+    for file in &placed {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::copy(&font, file).expect("copying a font");
+    }
+    std::fs::write(home.join("real-secret"), b"secret in the real home\n").unwrap();
+    let script = "fc-list : file; cat \"$HOME/real-secret\" 2>/dev/null; \
+        touch \"$HOME/.local/share/fonts/new\" 2>/dev/null && echo FONTS-WRITABLE; true";
+    let out = common::stockade(["run", "--profile", "desktop", "--no-dbus", "--"])
+        .args(["sh", "-c", script])
+        .env("HOME", &home)
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .expect("running stockade");
+    common::assert_status(&out, 0);
+    let text = common::stdout(&out);
+    for file in &placed {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            text.contains(&format!("{}:", file.display())),
+            "fontconfig inside does not list {name}:\n{text}"
+        );
+    }
+    assert!(!text.contains("secret in the real home"), "{text}");
+    assert!(!text.contains("FONTS-WRITABLE"), "{text}");
+    assert!(!home.join(".local/share/fonts/new").exists());
+}
