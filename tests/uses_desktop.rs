@@ -991,3 +991,97 @@ fn desktop_app_sees_the_users_own_fonts_read_only() {
     assert!(!text.contains("FONTS-WRITABLE"), "{text}");
     assert!(!home.join(".local/share/fonts/new").exists());
 }
+
+/// A GApplication (most GNOME programs; Gtk.Application is one) with the given id: it
+/// registers the id on the session bus, prints each activation, and quits at the second.
+/// A second instance finds the first on the bus, asks it to activate, and ends with 0.
+const GAPPLICATION: &str = r#"
+import sys
+from gi.repository import Gio
+app = Gio.Application(application_id=sys.argv[1])
+count = [0]
+def activate(a):
+    count[0] += 1
+    print("activated", count[0], flush=True)
+    if count[0] == 2:
+        a.release()
+app.connect("activate", activate)
+app.connect("startup", lambda a: a.hold())
+sys.exit(app.run([]))
+"#;
+
+/// A GApplication registers its id on the bus before it does anything else: through the
+/// filter it may do so only when the id is one the sandbox may own (`--dbus-own`, or `own`
+/// in a profile), and it then ends with "Failed to register" (what the README tells users).
+/// With the id owned, a second instance in another sandbox reaches the first through both
+/// filters, as on the host.
+#[test]
+fn a_gapplication_registers_only_an_owned_id_and_a_second_instance_reaches_the_first() {
+    use std::io::BufRead;
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "from gi.repository import Gio"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        common::skip("python3-gi is not installed");
+        return;
+    }
+    let Some((bus, _service)) = bus_and_service(&["org.stockade.Allowed"]) else {
+        return;
+    };
+    let id = format!("org.stockade.GApp{}", std::process::id());
+    let app = |extra: &[&str]| {
+        let mut cmd = common::stockade(["run", "--profile", "desktop", "--app", &id]);
+        cmd.args(extra)
+            .args(["--", "python3", "-c", GAPPLICATION, &id])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null());
+        cmd
+    };
+    let app_dir = uses_support::home().join(".local/share/stockade").join(&id);
+
+    let refused = app(&[]).output().expect("running stockade");
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a GApplication registered an id the filter does not let it own: {}{}",
+        common::stdout(&refused),
+        common::stderr(&refused)
+    );
+    assert!(
+        common::stderr(&refused).contains("Failed to register"),
+        "{}",
+        common::stderr(&refused)
+    );
+
+    let mut first = app(&["--dbus-own", &id]);
+    first.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut first = Guard(first.spawn().expect("starting the first instance"));
+    let mut lines = std::io::BufReader::new(first.0.stdout.take().unwrap()).lines();
+    let line = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(line, "activated 1", "the first instance did not start");
+    let second = app(&["--dbus-own", &id])
+        .output()
+        .expect("running the second instance");
+    common::assert_status(&second, 0);
+    assert_eq!(
+        common::stdout(&second),
+        "",
+        "the second instance ran on its own instead of activating the first"
+    );
+    let line = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(line, "activated 2", "the first instance was not activated");
+    let ended = wait_for(Duration::from_secs(15), || {
+        matches!(first.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(ended, "the first instance did not end");
+    assert_eq!(first.0.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(app_dir);
+}
