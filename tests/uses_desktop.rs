@@ -1085,3 +1085,43 @@ fn a_gapplication_registers_only_an_owned_id_and_a_second_instance_reaches_the_f
     assert_eq!(first.0.wait().unwrap().code(), Some(0));
     let _ = std::fs::remove_dir_all(app_dir);
 }
+
+/// With `--uid`, the sockets and the bus land in `/run/user/<uid inside>`, which must be the
+/// same private, writable directory as without it, and `$XDG_RUNTIME_DIR` must name it.
+#[test]
+fn desktop_runtime_dir_follows_the_uid_inside() {
+    use std::os::unix::net::UnixListener;
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    let runtime = common::TempDir::new("runtime-uid");
+    let _listener = UnixListener::bind(runtime.path().join("wayland-test")).unwrap();
+    let script = r#"echo "rt=$XDG_RUNTIME_DIR"; ls /run/user/0; stat -c "mode=%a" /run/user/0; mkdir /run/user/0/dconf && echo WRITABLE"#;
+    let out = common::stockade([
+        "run",
+        "--profile",
+        "desktop",
+        "--no-dbus",
+        "--uid",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .env("XDG_RUNTIME_DIR", runtime.path())
+    .env("WAYLAND_DISPLAY", "wayland-test")
+    .env_remove("DISPLAY")
+    .output()
+    .expect("running stockade");
+    let text = common::stdout(&out);
+    common::assert_status(&out, 0);
+    assert!(text.contains("rt=/run/user/0\n"), "{text}");
+    assert!(text.contains("wayland-test\n"), "{text}");
+    assert!(
+        text.contains("mode=700\n") && text.contains("WRITABLE\n"),
+        "/run/user/0 is not a writable 0700 directory:\n{text}{}",
+        common::stderr(&out)
+    );
+}

@@ -112,13 +112,49 @@ pub fn cookies_for_display(xauthority: &[u8], number: u32) -> Vec<u8> {
     out
 }
 
+/// The sandbox's `$XDG_RUNTIME_DIR`: `/run/user/<uid inside>`.
+fn runtime_inside(plan: &Plan) -> PathBuf {
+    PathBuf::from(format!("/run/user/{}", plan.uid.unwrap_or_else(caller_uid)))
+}
+
+/// Makes the directory the sockets and the bus were bound into the sandbox's runtime
+/// directory: private, writable and 0700, as the XDG Base Directory specification has it
+/// (dconf, PulseAudio's client and Qt create files there), and named by `$XDG_RUNTIME_DIR`.
+/// A profile's tmpfs there is kept; without one (a profile that has none, or `--uid`, which
+/// a profile's `${UID}` does not follow), one is mounted before the first bind into it.
+pub fn private_runtime_dir(plan: &mut Plan) {
+    let runtime = runtime_inside(plan);
+    let Some(first) = plan
+        .fs
+        .iter()
+        .position(|op| op.dest().starts_with(&runtime) && op.dest() != runtime)
+    else {
+        return;
+    };
+    let mounted = plan.fs[..first]
+        .iter()
+        .any(|op| matches!(op, FsOp::Tmpfs { dest, .. } if *dest == runtime));
+    if !mounted {
+        plan.fs.insert(
+            first,
+            FsOp::Tmpfs {
+                dest: runtime.clone(),
+                size: None,
+                mode: Some(0o700),
+            },
+        );
+    }
+    plan.env
+        .ops
+        .push(EnvOp::Set("XDG_RUNTIME_DIR".into(), runtime.into()));
+}
+
 /// Adds the binds and variables for `plan.display` to the plan.
 pub fn add_sockets(plan: &mut Plan) {
     let Some(policy) = plan.display.clone() else {
         return;
     };
-    let runtime_inside =
-        PathBuf::from(format!("/run/user/{}", plan.uid.unwrap_or_else(caller_uid)));
+    let runtime_inside = runtime_inside(plan);
     let runtime_host = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
     let mut ops = Vec::new();
     let mut env: Vec<(&str, OsString)> = Vec::new();
@@ -237,9 +273,6 @@ pub fn add_sockets(plan: &mut Plan) {
             eprintln!("{}: display: skipped {note}", plan.program_name);
         }
     }
-    if ops.iter().any(|op| op.dest().starts_with(&runtime_inside)) {
-        env.push(("XDG_RUNTIME_DIR", runtime_inside.into()));
-    }
     plan.fs.extend(ops);
     plan.env
         .ops
@@ -279,6 +312,42 @@ mod tests {
             cookies_for_display(&file[..file.len() - 1], 0),
             entry(FAMILY_WILD, b"", "0", b"zero")
         );
+    }
+
+    #[test]
+    fn the_runtime_dir_gets_one_tmpfs_before_the_first_bind_into_it() {
+        let tmpfs = |dest: &str| FsOp::Tmpfs {
+            dest: dest.into(),
+            size: None,
+            mode: Some(0o700),
+        };
+        let socket = bind(
+            "/host/bus".into(),
+            "/run/user/7/bus".into(),
+            BindMode::ReadWrite,
+        );
+        let mut plan = Plan {
+            uid: Some(7),
+            ..Default::default()
+        };
+        plan.fs = vec![tmpfs("/tmp"), socket.clone()];
+        private_runtime_dir(&mut plan);
+        assert_eq!(
+            plan.fs,
+            [tmpfs("/tmp"), tmpfs("/run/user/7"), socket.clone()]
+        );
+        assert_eq!(
+            plan.env.ops.last(),
+            Some(&EnvOp::Set("XDG_RUNTIME_DIR".into(), "/run/user/7".into()))
+        );
+        // A profile's tmpfs there is kept, and not doubled.
+        plan.fs = vec![tmpfs("/run/user/7"), socket.clone()];
+        private_runtime_dir(&mut plan);
+        assert_eq!(plan.fs, [tmpfs("/run/user/7"), socket]);
+        // Nothing bound there: nothing added.
+        plan.fs = vec![tmpfs("/tmp")];
+        private_runtime_dir(&mut plan);
+        assert_eq!(plan.fs, [tmpfs("/tmp")]);
     }
 
     #[test]

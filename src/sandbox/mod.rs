@@ -109,11 +109,12 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     // Desktop sockets are looked up and the D-Bus proxy started first, as the caller on the
     // host; both add binds to a copy of the plan. The proxy is stopped when `_proxy` drops,
     // after the sandbox has ended.
-    let (_proxy, with_sockets);
+    let (_proxy, mut with_sockets);
     let plan = if plan.dbus.is_some() || plan.display.is_some() {
         let mut found = plan.clone();
         display::add_sockets(&mut found);
         (_proxy, with_sockets) = dbus::start(&found)?;
+        display::private_runtime_dir(&mut with_sockets);
         timer.mark("display sockets and D-Bus proxy");
         &with_sockets
     } else {
