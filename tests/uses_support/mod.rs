@@ -411,6 +411,10 @@ pub fn grey_variance(pixels: &[[u8; 3]]) -> f64 {
 pub struct SessionBus {
     pub address: String,
     _daemon: Guard,
+    // Declared after the daemon, so dropped after it is killed. The socket goes in here:
+    // dbus-daemon's own default (unix:tmpdir=/tmp) leaves a socket file in /tmp for every
+    // daemon killed, as the guard does.
+    _dir: common::TempDir,
 }
 
 impl SessionBus {
@@ -418,8 +422,10 @@ impl SessionBus {
         if !common::have("dbus-daemon") {
             return Err("dbus-daemon is not installed (Debian: dbus)".into());
         }
+        let dir = common::TempDir::new("session-bus");
         let mut daemon = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
+            .arg(format!("--address=unix:dir={}", dir.str()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -438,6 +444,7 @@ impl SessionBus {
         Ok(SessionBus {
             address,
             _daemon: daemon,
+            _dir: dir,
         })
     }
 }
