@@ -291,3 +291,57 @@ fn hostile_build_step_cannot_write_read_or_connect_outside() {
         Some("built\n".to_string())
     );
 }
+
+/// The build and test profiles bind `${CWD}`; run from `/` or from the home directory (or a
+/// directory above it), that bind would take in the whole filesystem or the whole home,
+/// writable under build, which the profiles' tmpfs over `${HOME}` is there to hide. Such a
+/// launch is refused before anything runs, and so is a `$HOME` of `/`, whose tmpfs would
+/// cover the sandbox's root.
+#[test]
+fn a_working_directory_holding_the_home_is_refused_not_bound() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let home = uses_support::home();
+    let above_home = home.parent().expect("the home has a parent").to_path_buf();
+    let script = ["sh", "-c", "echo ran"];
+    for (profile, cwd, expected) in [
+        (
+            "build",
+            PathBuf::from("/"),
+            "${CWD} is / here, so this would expose the whole filesystem",
+        ),
+        ("build", home.clone(), "which holds your home directory"),
+        ("build", above_home, "which holds your home directory"),
+        ("test", home.clone(), "which holds your home directory"),
+    ] {
+        let out = common::stockade(["run", "--profile", profile, "--"].iter().chain(&script))
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{profile} in {cwd:?}: {err}");
+        assert_eq!(
+            common::stdout(&out),
+            "",
+            "{profile} in {cwd:?}: the command ran"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{profile} in {cwd:?}: {err}");
+    }
+    let project = WorkDir::new("home-slash");
+    let out = common::stockade(["run", "--profile", "build", "--"].iter().chain(&script))
+        .current_dir(project.path())
+        .env("HOME", "/")
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("${HOME} is / here, so this would cover the sandbox's whole root"),
+        "{err}"
+    );
+    // From a project directory the same launch runs.
+    let out = in_build(project.path(), &[], &script);
+    assert_eq!(common::stdout(&out), "ran\n", "{}", common::stderr(&out));
+}

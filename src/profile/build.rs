@@ -1,7 +1,7 @@
 //! A merged profile becomes a launch plan: variables expanded, `mirror` entries decided from
 //! the host, seccomp groups resolved, limits converted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
@@ -211,25 +211,40 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
     Ok(Some(op))
 }
 
-/// Finds the host sources a merged profile cannot do without (binds and copies without `try`)
-/// before the launch, so that a missing one is reported at its line in the profile that
-/// asked for it: at launch, inside the new namespaces, the error can only name the path. The
-/// launch opens every source again; this is for the message, not a guarantee.
-pub fn check_sources(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> Result<()> {
+/// What a merged profile asks of this host, checked before the launch so that a problem is
+/// reported at its line in the profile that asked for it (at launch, inside the new
+/// namespaces, the error could only name a path):
+/// - the sources it cannot do without (binds and copies without `try`) exist; the launch
+///   opens them again, so this is for the message, not a guarantee;
+/// - no path made of a variable takes in more than its profile meant (see
+///   [`too_wide_a_variable`]).
+pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> Result<()> {
     for (entry, &layer) in merged.fs.iter().zip(&merged.fs_layers) {
+        let Some(layer) = chain.get(layer) else {
+            continue;
+        };
         let entry = entry.get_ref();
+        if let Some(dest) = &entry.dest {
+            let path = dest.get_ref().expand(vars)?;
+            if let Some(why) = too_wide_a_variable(dest.get_ref(), &path, vars, "cover") {
+                return Err(layer.error(dest.span(), &why));
+            }
+        }
         let needs_source = matches!(
             entry.kind.get_ref(),
             FsKind::RoBind | FsKind::Bind | FsKind::DevBind | FsKind::Copy
         );
-        let optional = entry.optional.as_ref().is_some_and(|t| *t.get_ref());
-        let (Some(src), true, false) = (&entry.src, needs_source, optional) else {
+        let Some(src) = entry.src.as_ref().filter(|_| needs_source) else {
             continue;
         };
         let path = src.get_ref().expand(vars)?;
+        if let Some(why) = too_wide_a_variable(src.get_ref(), &path, vars, "expose") {
+            return Err(layer.error(src.span(), &why));
+        }
+        let optional = entry.optional.as_ref().is_some_and(|t| *t.get_ref());
         let missing =
             std::fs::metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-        if let (true, Some(layer)) = (missing, chain.get(layer)) {
+        if missing && !optional {
             return Err(layer.error(
                 src.span(),
                 &format!(
@@ -241,6 +256,53 @@ pub fn check_sources(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> Resu
         }
     }
     Ok(())
+}
+
+/// Why a path written with a variable must not be used here: `${CWD}` run from `/` or from the
+/// home directory (or a directory above it) would bind the whole filesystem or the whole home,
+/// writable in `build`, which the profile's tmpfs over `${HOME}` is there to hide; and a
+/// `${HOME}` of `/` (inherited through su, or a service account's) would put the home's tmpfs
+/// over the sandbox's whole root. Literal paths are what their profile says, and are left alone.
+fn too_wide_a_variable(
+    template: &PathTemplate,
+    path: &str,
+    vars: &Vars,
+    verb: &str,
+) -> Option<String> {
+    if !template.raw().contains("${") {
+        return None;
+    }
+    let path = Path::new(path);
+    let shown = crate::error::printable(&path.to_string_lossy());
+    let raw = template.raw();
+    let variable = raw
+        .split("${")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_default();
+    let advice = match variable {
+        "CWD" => "run it from a project's directory".to_string(),
+        other => format!("set {other} to a directory of its own"),
+    };
+    if path.parent().is_none() {
+        let what = match verb {
+            "cover" => "the sandbox's whole root",
+            _ => "the whole filesystem",
+        };
+        return Some(format!(
+            "{} is {shown} here, so this would {verb} {what} ({advice})",
+            template.raw()
+        ));
+    }
+    let home = vars.get("HOME").ok()?;
+    (verb == "expose" && Path::new(&home).starts_with(path)).then(|| {
+        format!(
+            "{} is {shown} here, which holds your home directory {}, so this would expose \
+             all of it ({advice})",
+            template.raw(),
+            crate::error::printable(&home)
+        )
+    })
 }
 
 fn limits_of(table: &LimitsTable) -> Limits {

@@ -54,7 +54,7 @@ pub fn plan_from_catalog(
 ) -> Result<Plan> {
     let (chain, merged) = merged_profile(catalog, name, !opts.seccomp_off)?;
     let plan = build::to_plan(&merged, vars, opts)?;
-    build::check_sources(&chain, &merged, vars)?;
+    build::check_host_paths(&chain, &merged, vars)?;
     Ok(plan)
 }
 
