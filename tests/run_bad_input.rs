@@ -198,3 +198,39 @@ fn a_failed_app_launch_leaves_no_app_home() {
     assert_status(&out, 125);
     assert!(app_home.is_dir(), "an existing app home was removed");
 }
+
+/// Under desktop, the user's fonts are bound into the app's home, whose mount points the
+/// launch makes in the new app home on the host: a launch that fails after them still takes
+/// the home back.
+#[test]
+fn a_failed_desktop_launch_leaves_no_app_home_behind_its_mount_points() {
+    let home = TempDir::new("app-fonts");
+    std::fs::create_dir_all(home.path().join(".local/share/fonts")).unwrap();
+    let app_home = home.path().join(".local/share/stockade/fonty");
+    let out = stockade([
+        "run",
+        "--profile",
+        "desktop",
+        "--app",
+        "fonty",
+        "--bind",
+        home.str(),
+        "/usr/new-mount-point",
+        "--",
+        "true",
+    ])
+    .env("HOME", home.path())
+    .env_remove("DBUS_SESSION_BUS_ADDRESS")
+    .env_remove("DISPLAY")
+    .env_remove("WAYLAND_DISPLAY")
+    .output()
+    .unwrap();
+    assert_status(&out, 125);
+    assert!(
+        stderr(&out).contains("/usr/new-mount-point"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!app_home.exists(), "{app_home:?} was left behind");
+    assert!(home.path().join(".local/share/fonts").is_dir());
+}

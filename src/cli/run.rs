@@ -234,12 +234,26 @@ pub fn execute(args: RunArgs, matches: &ArgMatches) -> Result<i32> {
     let result = crate::sandbox::launch(&plan);
     if let Some(dir) = made {
         if !matches!(result, Ok(status) if status != crate::error::EXIT_SETUP) {
-            // A launch that failed in setup leaves nothing behind: rmdir only takes the
-            // directory while it is still as this launch made it, empty.
-            let _ = std::fs::remove_dir(dir);
+            // A launch that failed in setup leaves nothing behind: the directory goes only
+            // while it is still as this launch made it, holding at most the mount points
+            // the profile's binds into the app's home made (the user's fonts, in desktop).
+            remove_if_only_empty_dirs(&dir);
         }
     }
     result
+}
+
+/// Removes `dir` if it holds nothing but empty directories; anything else stays, and so does
+/// `dir`. Symbolic links are not followed.
+fn remove_if_only_empty_dirs(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_if_only_empty_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// The plan for a `stockade run` command line: the profile's, then the flags on top.
