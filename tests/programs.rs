@@ -281,3 +281,46 @@ fn programs_see_the_names_of_their_user() {
         stderr(&out)
     );
 }
+
+#[test]
+fn pipeline_writers_die_of_sigpipe_as_on_the_host() {
+    // `yes | head -n 1`: when head exits, yes must be killed by SIGPIPE (status 141, silently),
+    // as in a shell on the host. With SIGPIPE ignored (Rust's runtime ignores it in the
+    // launcher), yes gets EPIPE, prints "Broken pipe" and exits 1, and a writer that does not
+    // check for errors (`while :; do echo x; done | head -n 1`) loops for ever.
+    if missing(&["yes", "head"]) {
+        return;
+    }
+    let script = "(yes; echo \"writer:$?\" >&2) | head -n 1; \
+                  grep '^SigIgn' /proc/self/status >&2";
+    let bwrap_line = [
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    for (what, args) in [
+        (
+            "run",
+            vec!["run", "--timeout", "60s", "--", "sh", "-c", script],
+        ),
+        ("bwrap", bwrap_line.to_vec()),
+    ] {
+        let out = common::finish(common::stockade(&args), std::time::Duration::from_secs(90));
+        assert_status(&out, 0);
+        assert_eq!(stdout(&out), "y\n", "{what}: stderr:\n{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("writer:141") && !err.contains("Broken pipe"),
+            "{what}: the writer did not die of SIGPIPE:\n{err}"
+        );
+    }
+}

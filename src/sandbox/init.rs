@@ -43,7 +43,15 @@ pub fn block_signals() -> Result<SigSet> {
     Ok(old)
 }
 
-pub fn restore_mask(mask: &SigSet) -> Result<()> {
+/// Gives the command the signal state a shell would: the caller's mask, and SIGPIPE at its
+/// default action. Rust's runtime ignores SIGPIPE in stockade before `main` runs, and an
+/// ignored signal survives exec: `yes | head` would print "Broken pipe" instead of ending
+/// quietly, and a writer that does not check for errors would loop for ever. Default is
+/// what `std::process::Command` and bubblewrap give their children too.
+pub fn signals_for_command(mask: &SigSet) -> Result<()> {
+    // SAFETY: SIG_DFL installs no handler code.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
+        .context("resetting SIGPIPE")?;
     nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(mask), None)
         .context("restoring the signal mask")
 }
