@@ -439,3 +439,111 @@ fn two_concurrent_runs_are_isolated_and_leave_nothing_behind() {
     );
     drop(host);
 }
+
+/// A cargo workspace: cargo runs each member's test binaries from the member's directory,
+/// while the binaries live in the workspace's `target/` (or wherever `CARGO_TARGET_DIR`
+/// says), outside that directory. The runner must still run them, and an integration test
+/// must still reach the member's own binary (`CARGO_BIN_EXE_*`); the workspace's other
+/// files stay out of sight.
+#[test]
+fn cargo_test_of_a_workspace_member_through_the_runner() {
+    if !test_profile_or_skip() {
+        return;
+    }
+    let Some(cargo) = usable_cargo() else {
+        common::skip("no cargo this user can run (Debian: apt install cargo)");
+        return;
+    };
+    let work = WorkDir::new("workspace");
+    let ws = work.path().join("ws");
+    let member = ws.join("tool");
+    std::fs::create_dir_all(member.join("src")).unwrap();
+    std::fs::create_dir_all(member.join("tests")).unwrap();
+    std::fs::write(ws.join("Cargo.toml"), "[workspace]\nmembers = [\"tool\"]\n").unwrap();
+    std::fs::write(ws.join("NOT-FOR-TESTS"), "workspace root\n").unwrap();
+    std::fs::write(
+        member.join("Cargo.toml"),
+        "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        member.join("src/main.rs"),
+        "fn main() { println!(\"tool says hi\"); }\n\n\
+         #[cfg(test)]\nmod tests {\n    #[test]\n    fn unit() { assert_eq!(1 + 1, 2); }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        member.join("tests/cli.rs"),
+        r#"#[test]
+fn runs_the_binary() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tool")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tool says hi\n");
+}
+
+#[test]
+fn reads_its_manifest() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    assert!(std::fs::read_to_string(manifest).unwrap().contains("tool"));
+}
+
+#[test]
+fn sees_its_home_and_tmp() {
+    std::fs::write("/tmp/scratch", b"x").unwrap();
+}
+"#,
+    )
+    .unwrap();
+    let build = cargo_in(&cargo, &ws, &["test", "--no-run"], None);
+    assert!(build.status.success(), "building: {}", text(&build));
+    let plain = cargo_in(&cargo, &ws, &["test"], None);
+    assert!(plain.status.success(), "{}", text(&plain));
+    let sandboxed = cargo_in(&cargo, &ws, &["test"], Some(&runner()));
+    let shown: Vec<String> = summary(&text(&sandboxed))
+        .iter()
+        .map(|l| format!("    sample | {l}"))
+        .collect();
+    println!("workspace member:\n{}", shown.join("\n"));
+    assert_eq!(
+        sandboxed.status.code(),
+        Some(0),
+        "sandboxed:\n{}",
+        text(&sandboxed)
+    );
+    let (s, p) = (summary(&text(&sandboxed)), summary(&text(&plain)));
+    assert!(
+        p.iter().any(|l| l.contains("runs_the_binary ... ok")),
+        "{p:?}"
+    );
+    assert_eq!(s, p, "results differ");
+
+    // Only the build output holding the test binaries came in, read-only: not the
+    // workspace's other files, and nothing there can be changed. A script in cargo's deps
+    // directory stands in for a test binary.
+    let debug = ws.join("target/debug");
+    let probe = debug.join("deps/probe.sh");
+    std::fs::write(
+        &probe,
+        format!(
+            "#!/bin/sh\ntest -x '{tool}' && echo tool-visible\n\
+             cat '{root}' 2>/dev/null || echo root-hidden\n\
+             touch '{debug}/x' 2>/dev/null || echo read-only\n",
+            tool = debug.join("tool").display(),
+            root = ws.join("NOT-FOR-TESTS").display(),
+            debug = debug.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = common::stockade(["run", "--profile", "test", "--"])
+        .arg(&probe)
+        .current_dir(&member)
+        .output()
+        .unwrap();
+    assert_eq!(
+        common::stdout(&out),
+        "tool-visible\nroot-hidden\nread-only\n",
+        "{}",
+        text(&out)
+    );
+    assert!(!debug.join("x").exists());
+}

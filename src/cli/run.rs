@@ -258,7 +258,10 @@ fn remove_if_only_empty_dirs(dir: &std::path::Path) {
 
 /// The plan for a `stockade run` command line: the profile's, then the flags on top.
 pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
-    let vars = crate::profile::vars::Vars::from_caller(args.app.clone());
+    let mut vars = crate::profile::vars::Vars::from_caller(args.app.clone());
+    if let Some(command) = args.command.first() {
+        vars = vars.with_command(command);
+    }
     build_plan_from(
         args,
         matches,

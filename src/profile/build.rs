@@ -150,12 +150,26 @@ fn fs_op(entry: &FsEntry, vars: &Vars) -> Result<Option<FsOp>> {
     let src = || expand(entry.src.as_ref().map(toml::Spanned::get_ref));
     let dest = || expand(fs_dest(entry));
     let mode = entry.mode.as_ref().map(|m| m.get_ref().0);
+    let optional = entry.optional.as_ref().is_some_and(|t| *t.get_ref());
     let bind = |mode: BindMode| -> Result<Option<FsOp>> {
+        if optional {
+            // `try = true` also covers a variable with no value at this launch
+            // (`${COMMAND_DIR}` for a command given by name), as it covers a missing source.
+            let present = |p: Option<&PathTemplate>| match p {
+                Some(p) => p.expand_if_present(vars).map(|v| v.is_some()),
+                None => Ok(true),
+            };
+            if !present(entry.src.as_ref().map(toml::Spanned::get_ref))?
+                || !present(fs_dest(entry))?
+            {
+                return Ok(None);
+            }
+        }
         Ok(Some(FsOp::Bind {
             src: src()?,
             dest: dest()?,
             mode,
-            optional: entry.optional.as_ref().is_some_and(|t| *t.get_ref()),
+            optional,
         }))
     };
     let op = match *entry.kind.get_ref() {

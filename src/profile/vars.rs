@@ -1,5 +1,5 @@
 //! Variables in profile paths and values: `${HOME}`, `${CWD}`, `${XDG_RUNTIME_DIR}`, `${UID}`,
-//! `${GID}`, `${USER}`, `${APP}`; `$$` is a literal `$`.
+//! `${GID}`, `${USER}`, `${APP}`, `${COMMAND_DIR}`; `$$` is a literal `$`.
 //!
 //! Templates are checked when a profile is parsed (so an unknown variable is reported at its
 //! line and column) and expanded only when a plan is built, so `profile show` prints them as
@@ -23,10 +23,15 @@ pub const KNOWN: &[&str] = &[
     "GID",
     "USER",
     "APP",
+    "COMMAND_DIR",
 ];
 
 /// Variables whose value is an absolute path, so a template may start with them.
-const ABSOLUTE: &[&str] = &["HOME", "CWD", "XDG_RUNTIME_DIR"];
+const ABSOLUTE: &[&str] = &["HOME", "CWD", "XDG_RUNTIME_DIR", "COMMAND_DIR"];
+
+/// Variables that may have no value at a launch: an entry with `try = true` that uses one
+/// is then skipped, like one whose source is missing.
+const MAY_BE_ABSENT: &[&str] = &["COMMAND_DIR"];
 
 /// One piece of a template.
 #[derive(Debug, PartialEq, Eq)]
@@ -124,7 +129,7 @@ impl PathTemplate {
         if !starts_absolute {
             return Err(format!(
                 "{raw:?} is not an absolute path (start it with / or ${{HOME}}, ${{CWD}}, \
-${{XDG_RUNTIME_DIR}})"
+${{XDG_RUNTIME_DIR}}, ${{COMMAND_DIR}})"
             ));
         }
         if raw.split('/').any(|c| c == "..") {
@@ -154,6 +159,19 @@ ${{XDG_RUNTIME_DIR}})"
 
     pub fn expand(&self, vars: &Vars) -> Result<String> {
         self.0.expand(vars)
+    }
+
+    /// The expanded path, or `None` when a variable that may be absent (`${COMMAND_DIR}`)
+    /// has no value at this launch.
+    pub fn expand_if_present(&self, vars: &Vars) -> Result<Option<String>> {
+        let absent = pieces(self.raw())
+            .unwrap_or_default()
+            .iter()
+            .any(|p| matches!(p, Piece::Var(name) if MAY_BE_ABSENT.contains(name) && vars.is_absent(name)));
+        if absent {
+            return Ok(None);
+        }
+        self.expand(vars).map(Some)
     }
 }
 
@@ -197,6 +215,7 @@ impl Serialize for PathTemplate {
 /// `${USER}` or `${HOME}` may need a passwd lookup.
 pub struct Vars {
     app: Option<String>,
+    command: Option<std::ffi::OsString>,
     fixed: BTreeMap<String, String>,
     cache: BTreeMap<&'static str, OnceCell<String>>,
 }
@@ -206,6 +225,7 @@ impl Vars {
     pub fn from_caller(app: Option<String>) -> Vars {
         Vars {
             app,
+            command: None,
             fixed: BTreeMap::new(),
             cache: KNOWN.iter().map(|k| (*k, OnceCell::new())).collect(),
         }
@@ -219,6 +239,53 @@ impl Vars {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         vars
+    }
+
+    /// The command the sandbox will run (its first word as given), for `${COMMAND_DIR}`.
+    pub fn with_command(mut self, command: &std::ffi::OsStr) -> Vars {
+        self.command = Some(command.to_owned());
+        self
+    }
+
+    /// Whether `name` has no value at this launch (only variables in `MAY_BE_ABSENT` can).
+    fn is_absent(&self, name: &str) -> bool {
+        !self.fixed.contains_key(name)
+            && name == "COMMAND_DIR"
+            && self.command.is_some()
+            && self.command_dir().is_none()
+    }
+
+    /// The directory of the command when it is given as a path to an existing file (cargo's
+    /// runners get the test binary's absolute path): resolved against the working directory,
+    /// not through symlinks, so that it names the path the command is run by. When that
+    /// directory is cargo's `deps` (next to `.fingerprint` in a profile directory such as
+    /// `target/debug`), the profile directory: integration tests also run the package's own
+    /// binaries from there (`CARGO_BIN_EXE_*`). A bare name is looked up in `PATH` inside
+    /// the sandbox, so it has none.
+    fn command_dir(&self) -> Option<String> {
+        let command = std::path::Path::new(self.command.as_deref()?);
+        if !command.as_os_str().as_encoded_bytes().contains(&b'/') {
+            return None;
+        }
+        let path = std::env::current_dir().ok()?.join(command);
+        if !path.is_file() {
+            return None;
+        }
+        let mut dir = std::path::absolute(path.parent()?).ok()?;
+        if dir
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            // A destination may not contain `..`: name the directory it leads to.
+            dir = dir.canonicalize().ok()?;
+        }
+        let dir = match dir.parent() {
+            Some(up) if dir.ends_with("deps") && up.join(".fingerprint").is_dir() => {
+                up.to_path_buf()
+            }
+            _ => dir,
+        };
+        Some(dir.to_string_lossy().into_owned())
     }
 
     pub fn get(&self, name: &str) -> Result<String> {
@@ -259,6 +326,15 @@ impl Vars {
             // Without an application name, one shared "default" app rather than an empty
             // component, which would turn a per-app path into the parent of every app's.
             "APP" => Ok(self.app.clone().unwrap_or_else(|| "default".into())),
+            // Without a command (`profile show`, `profile check`, `seccomp export`) the plan
+            // is only looked at: a stand-in that names no host directory.
+            "COMMAND_DIR" if self.command.is_none() => Ok("/COMMAND_DIR".into()),
+            "COMMAND_DIR" => self.command_dir().ok_or_else(|| {
+                unavailable(
+                    "the command is not given as a path to a file \
+                     (an entry that uses it needs try = true)",
+                )
+            }),
             _ => Err(unavailable("unknown")),
         }
     }
@@ -353,5 +429,66 @@ mod tests {
         assert!(p("/home/").is_at_or_below(&p("/home")));
         assert!(!p("/homework").is_at_or_below(&p("/home")));
         assert!(p("/x").is_at_or_below(&p("/")));
+    }
+
+    /// A scratch tree for the command tests, removed at the end.
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn command_dir_is_the_directory_of_a_command_given_by_path() {
+        let base = std::env::temp_dir().join(format!("stockade-vars-{}", std::process::id()));
+        let _scratch = Scratch(base.clone());
+        let debug = base.join("target/debug");
+        std::fs::create_dir_all(debug.join("deps")).unwrap();
+        std::fs::create_dir_all(base.join("bin")).unwrap();
+        std::fs::write(debug.join("deps/t-0123"), b"").unwrap();
+        std::fs::write(base.join("bin/tool"), b"").unwrap();
+        let dir = |command: &str| {
+            Vars::from_caller(None)
+                .with_command(std::ffi::OsStr::new(command))
+                .command_dir()
+        };
+        let at = |p: &std::path::Path| Some(p.to_string_lossy().into_owned());
+        assert_eq!(
+            dir(base.join("bin/tool").to_str().unwrap()),
+            at(&base.join("bin"))
+        );
+        // cargo's deps only next to .fingerprint: then the profile directory above it.
+        assert_eq!(
+            dir(debug.join("deps/t-0123").to_str().unwrap()),
+            at(&debug.join("deps"))
+        );
+        std::fs::create_dir(debug.join(".fingerprint")).unwrap();
+        assert_eq!(dir(debug.join("deps/t-0123").to_str().unwrap()), at(&debug));
+        // `..` is resolved, as a destination may not contain it.
+        let up = base.join("bin/../bin/tool");
+        assert_eq!(
+            dir(up.to_str().unwrap()),
+            at(&base.join("bin").canonicalize().unwrap())
+        );
+        // A bare name, a missing file or a directory: no value, and `try` entries skip.
+        assert_eq!(dir("sh"), None);
+        assert_eq!(dir(base.join("bin/missing").to_str().unwrap()), None);
+        assert_eq!(dir(base.join("bin").to_str().unwrap()), None);
+        let vars = Vars::from_caller(None).with_command(std::ffi::OsStr::new("sh"));
+        let t = PathTemplate::parse("${COMMAND_DIR}").unwrap();
+        assert_eq!(t.expand_if_present(&vars).unwrap(), None);
+        assert!(t
+            .expand(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("try = true"));
+        // Without a command (profile show and check), a stand-in that names nothing real.
+        let none = Vars::from_caller(None);
+        assert_eq!(
+            t.expand_if_present(&none).unwrap().as_deref(),
+            Some("/COMMAND_DIR")
+        );
     }
 }
