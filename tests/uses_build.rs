@@ -345,3 +345,55 @@ fn a_working_directory_holding_the_home_is_refused_not_bound() {
     let out = in_build(project.path(), &[], &script);
     assert_eq!(common::stdout(&out), "ran\n", "{}", common::stderr(&out));
 }
+
+/// `--chdir DIR` names the project as well as the directory the build starts in: DIR is the
+/// writable one (the README's promise), and the directory stockade was started from is not
+/// part of the sandbox.
+#[test]
+fn build_profile_with_chdir_makes_that_directory_the_project() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let work = WorkDir::new("chdir");
+    let project = work.path().join("project");
+    let started_in = work.path().join("elsewhere");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&started_in).unwrap();
+    let script = format!(
+        "pwd; echo built > artifact; touch '{}/stray' 2>/dev/null || echo elsewhere-not-writable",
+        started_in.display()
+    );
+    let out = in_build(
+        &started_in,
+        &["--chdir", project.to_str().unwrap()],
+        &["sh", "-c", &script],
+    );
+    common::assert_status(&out, 0);
+    assert_eq!(
+        common::stdout(&out),
+        format!("{}\nelsewhere-not-writable\n", project.display()),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("artifact"))
+            .ok()
+            .as_deref(),
+        Some("built\n")
+    );
+    assert!(!started_in.join("stray").exists());
+
+    // A --chdir that is no directory on the host cannot be the project: one line naming it.
+    let missing = work.path().join("missing");
+    let out = in_build(
+        &started_in,
+        &["--chdir", missing.to_str().unwrap()],
+        &["true"],
+    );
+    common::assert_status(&out, 125);
+    let err = common::stderr(&out);
+    assert!(
+        err.lines().count() == 1 && err.contains("--chdir") && err.contains("missing"),
+        "{err}"
+    );
+}

@@ -86,7 +86,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = hostname_arg, value_name = "NAME", help_heading = "Identity")]
     pub hostname: Option<String>,
 
-    /// Working directory inside (default: the caller's when it exists inside, else /)
+    /// Working directory inside (default: the caller's when it exists inside, else /); an
+    /// absolute DIR is also the project directory, ${CWD}, that profiles such as build bind
     #[arg(long, value_name = "DIR", help_heading = "Environment")]
     pub chdir: Option<PathBuf>,
     /// Set an environment variable
@@ -261,6 +262,9 @@ pub fn build_plan(args: &RunArgs, matches: &ArgMatches) -> Result<Plan> {
     let mut vars = crate::profile::vars::Vars::from_caller(args.app.clone());
     if let Some(command) = args.command.first() {
         vars = vars.with_command(command);
+    }
+    if let Some(dir) = &args.chdir {
+        vars = vars.with_chdir(dir);
     }
     build_plan_from(
         args,

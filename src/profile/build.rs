@@ -295,7 +295,7 @@ fn too_wide_a_variable(
         .and_then(|rest| rest.split('}').next())
         .unwrap_or_default();
     let advice = match variable {
-        "CWD" => "run it from a project's directory".to_string(),
+        "CWD" => "run it from a project's directory, or name one with --chdir".to_string(),
         other => format!("set {other} to a directory of its own"),
     };
     if path.parent().is_none() {
@@ -309,7 +309,11 @@ fn too_wide_a_variable(
         ));
     }
     let home = vars.get("HOME").ok()?;
-    (verb == "expose" && Path::new(&home).starts_with(path)).then(|| {
+    // getcwd gives the real path, $HOME may go through a link (/home -> /var/home): compare
+    // real paths.
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let holds_home = real(Path::new(&home)).starts_with(real(path));
+    (verb == "expose" && holds_home).then(|| {
         format!(
             "{} is {shown} here, which holds your home directory {}, so this would expose \
              all of it ({advice})",

@@ -216,6 +216,7 @@ impl Serialize for PathTemplate {
 pub struct Vars {
     app: Option<String>,
     command: Option<std::ffi::OsString>,
+    chdir: Option<std::path::PathBuf>,
     fixed: BTreeMap<String, String>,
     cache: BTreeMap<&'static str, OnceCell<String>>,
 }
@@ -226,6 +227,7 @@ impl Vars {
         Vars {
             app,
             command: None,
+            chdir: None,
             fixed: BTreeMap::new(),
             cache: KNOWN.iter().map(|k| (*k, OnceCell::new())).collect(),
         }
@@ -247,6 +249,13 @@ impl Vars {
         self
     }
 
+    /// The working directory the caller asked for (`--chdir DIR`), which `${CWD}` then names:
+    /// the project is where the command starts, not where stockade happened to be started.
+    pub fn with_chdir(mut self, dir: &std::path::Path) -> Vars {
+        self.chdir = Some(dir.to_owned());
+        self
+    }
+
     /// Whether `name` has no value at this launch (only variables in `MAY_BE_ABSENT` can).
     fn is_absent(&self, name: &str) -> bool {
         !self.fixed.contains_key(name)
@@ -256,7 +265,8 @@ impl Vars {
     }
 
     /// The directory of the command when it is given as a path to an existing file (cargo's
-    /// runners get the test binary's absolute path): resolved against the working directory,
+    /// runners get the test binary's absolute path): resolved against the working directory
+    /// (`--chdir`'s when given),
     /// not through symlinks, so that it names the path the command is run by. When that
     /// directory is cargo's `deps` (next to `.fingerprint` in a profile directory such as
     /// `target/debug`), the profile directory: integration tests also run the package's own
@@ -267,7 +277,12 @@ impl Vars {
         if !command.as_os_str().as_encoded_bytes().contains(&b'/') {
             return None;
         }
-        let path = std::env::current_dir().ok()?.join(command);
+        // A relative command is run from the working directory inside: --chdir's, if given.
+        let base = match &self.chdir {
+            Some(dir) if dir.is_absolute() => dir.clone(),
+            _ => std::env::current_dir().ok()?,
+        };
+        let path = base.join(command);
         if !path.is_file() {
             return None;
         }
@@ -314,9 +329,23 @@ impl Vars {
             "USER" => env_nonempty("USER")
                 .or_else(|| passwd_entry(uid).map(|u| u.name))
                 .ok_or_else(|| unavailable("$USER is unset and the passwd entry has none")),
-            "CWD" => std::env::current_dir()
-                .map(|d| d.to_string_lossy().into_owned())
-                .map_err(|e| unavailable(&format!("the working directory: {e}"))),
+            "CWD" => match &self.chdir {
+                // A relative --chdir is taken inside the sandbox, not from the caller's
+                // directory: only an absolute one names a host directory.
+                Some(dir) if dir.is_absolute() => {
+                    if !dir.is_dir() {
+                        return Err(anyhow!(Failure::setup(format!(
+                            "--chdir {}: not a directory on the host, and the profile binds \
+                             the working directory (${{CWD}}) from the host",
+                            dir.display()
+                        ))));
+                    }
+                    Ok(dir.to_string_lossy().into_owned())
+                }
+                _ => std::env::current_dir()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .map_err(|e| unavailable(&format!("the working directory: {e}"))),
+            },
             // The XDG Base Directory default location on systemd hosts.
             "XDG_RUNTIME_DIR" => {
                 Ok(env_nonempty("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{uid}")))
