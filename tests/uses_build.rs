@@ -397,3 +397,53 @@ fn build_profile_with_chdir_makes_that_directory_the_project() {
         "{err}"
     );
 }
+
+/// A command named by a path the sandbox does not have, though the host does, fails with
+/// 127 like a missing one: the message must say why, and how to bring it in, rather than
+/// leave "No such file or directory" about a file the user can see.
+#[test]
+fn a_host_command_outside_the_sandbox_is_reported_as_not_bound() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let work = WorkDir::new("unbound");
+    let project = work.path().join("project");
+    let tools = work.path().join("tools");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&tools).unwrap();
+    let tool = tools.join("gen.sh");
+    std::fs::write(&tool, "#!/bin/sh\necho generated\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let out = in_build(&project, &[], &[tool.to_str().unwrap()]);
+    common::assert_status(&out, 127);
+    let err = common::stderr(&out);
+    let bind = format!("--ro-bind {} {}", tools.display(), tools.display());
+    assert!(
+        err.lines().count() == 1 && err.contains(tool.to_str().unwrap()) && err.contains(&bind),
+        "no hint to bind {}: {err}",
+        tools.display()
+    );
+    // The hint is right: with that bind the same command runs.
+    let extra = [
+        "--ro-bind",
+        tools.to_str().unwrap(),
+        tools.to_str().unwrap(),
+    ];
+    let out = in_build(&project, &extra, &[tool.to_str().unwrap()]);
+    common::assert_status(&out, 0);
+    assert_eq!(common::stdout(&out), "generated\n");
+
+    // A path missing on the host too, and a name PATH does not have: no hint to bind.
+    let missing = tools.join("missing.sh");
+    for command in [missing.to_str().unwrap(), "no-such-command-here"] {
+        let out = in_build(&project, &[], &[command]);
+        common::assert_status(&out, 127);
+        let err = common::stderr(&out);
+        assert_eq!(
+            err,
+            format!("stockade: {command}: No such file or directory\n"),
+            "no bind can help"
+        );
+    }
+}

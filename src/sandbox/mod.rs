@@ -31,7 +31,7 @@ pub mod userns;
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -205,7 +205,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         let message = if bwrap_mode(plan) {
             strip_os_error_codes(&message)
         } else {
-            message
+            advise_binding(plan, message)
         };
         eprintln!("{}: {message}", plan.program_name);
         if status == setup_status(plan) {
@@ -235,6 +235,33 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     };
     status::report_end(plan, executed, &report, bwrap_mode(plan));
     Ok(exit_code)
+}
+
+/// A command named by a path the sandbox lacks: when the host has that path, say which bind
+/// brings it in (the error alone reads "No such file or directory" about a file the user can
+/// see on the host).
+fn advise_binding(plan: &Plan, message: String) -> String {
+    let Some(failure) = message.strip_suffix(process::NOT_IN_SANDBOX) else {
+        return message;
+    };
+    let Some(command) = plan.argv.first().map(Path::new) else {
+        return failure.to_string();
+    };
+    // Resolved as exec inside resolved it: from the working directory the command got.
+    let base = match &plan.chdir {
+        Some(dir) if dir.is_absolute() => Some(dir.clone()),
+        _ => std::env::current_dir().ok(),
+    };
+    let on_host = base.map(|b| b.join(command)).filter(|p| p.exists());
+    match on_host.as_deref().and_then(Path::parent) {
+        Some(dir) => {
+            // `..` and links resolved: a destination may not contain `..`.
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            let dir = error::printable(&dir.to_string_lossy());
+            format!("{failure} (not in the sandbox, but on the host: add --ro-bind {dir} {dir})")
+        }
+        None => failure.to_string(),
+    }
 }
 
 /// A close-on-exec pipe when `wanted`.
@@ -548,6 +575,8 @@ fn exec_command(
     } else {
         format!("{name}: ")
     };
+    // Looked at before the filter, which may kill on access(2) (default_action = "kill").
+    let absent = !bwrap_mode(plan) && args.named_path_is_absent();
     seccomp::install(&prep.filters)?;
     seccomp_fd::install(&prep.fd_filters)?;
     timer.mark("seccomp install");
@@ -557,12 +586,17 @@ fn exec_command(
     } else {
         process::exec_failure_status(errno)
     };
+    let after = if absent && errno == libc::ENOENT {
+        process::NOT_IN_SANDBOX.as_bytes()
+    } else {
+        b""
+    };
     let lead = [status as u8];
     process::write_errno_and_exit(
         report.as_raw_fd(),
         &[&lead, prefix.as_bytes()],
         errno,
-        b"",
+        after,
         status,
     );
 }

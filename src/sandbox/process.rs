@@ -192,6 +192,28 @@ impl<'a> ExecArgs<'a> {
     }
 }
 
+/// What a failed exec's report ends with when the command was named by a path that the
+/// sandbox does not have; the launcher, which sees the host, turns it into advice.
+pub const NOT_IN_SANDBOX: &str = " (not in the sandbox)";
+
+impl ExecArgs<'_> {
+    /// Whether the command was named by a path (not looked up in PATH) and nothing is at that
+    /// path in the sandbox, so that its ENOENT means "absent" rather than, for a script, "its
+    /// interpreter is absent".
+    pub fn named_path_is_absent(&self) -> bool {
+        let [path] = self.spec.candidates.as_slice() else {
+            return false;
+        };
+        if !path.as_bytes().contains(&b'/') {
+            return false;
+        }
+        // SAFETY: access(2) on a NUL-terminated string the spec owns.
+        let missing = unsafe { libc::access(path.as_ptr(), libc::F_OK) } != 0;
+        // EACCES on a directory on the way, say, is not "absent".
+        missing && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT)
+    }
+}
+
 /// The status for a command that could not be executed: 127 when it was not found, else 126.
 pub fn exec_failure_status(errno: i32) -> i32 {
     if errno == libc::ENOENT {
