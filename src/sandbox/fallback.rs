@@ -199,7 +199,7 @@ fn confine_and_exec(
             process::new_session()?;
         }
         caps::set_no_new_privs()?;
-        init::signals_for_command(mask)?;
+        init::restore_mask(mask)?;
         landlock::apply(policy, plan.process.verbose)?;
         limits::apply_rlimits(&plan.limits.rlimits)?;
         seccomp::install(filters)?;

@@ -48,7 +48,7 @@ pub fn block_signals() -> Result<SigSet> {
 /// ignored signal survives exec: `yes | head` would print "Broken pipe" instead of ending
 /// quietly, and a writer that does not check for errors would loop for ever. Default is
 /// what `std::process::Command` and bubblewrap give their children too.
-pub fn signals_for_command(mask: &SigSet) -> Result<()> {
+pub fn restore_mask(mask: &SigSet) -> Result<()> {
     // SAFETY: SIG_DFL installs no handler code.
     unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
         .context("resetting SIGPIPE")?;

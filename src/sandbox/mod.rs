@@ -550,7 +550,7 @@ fn exec_command(
     report: &OwnedFd,
     timer: &mut Timer,
 ) -> Result<Infallible> {
-    init::signals_for_command(&prep.signal_mask)?;
+    init::restore_mask(&prep.signal_mask)?;
     handoff::close_sync_fd_for_command(plan);
     if plan.process.die_with_parent {
         // Outside a new pid namespace the command would outlive a killed init: it dies with
