@@ -447,3 +447,60 @@ fn a_host_command_outside_the_sandbox_is_reported_as_not_bound() {
         );
     }
 }
+
+/// `$PWD` names the directory the command starts in, as with bubblewrap: Makefiles use
+/// `$(PWD)` (make takes it from the environment), and so do scripts in languages other
+/// than sh, which do not check it against the real working directory.
+#[test]
+fn pwd_is_the_directory_the_command_starts_in() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    if !common::have("make") {
+        common::skip("make is not installed on the host");
+        return;
+    }
+    let work = WorkDir::new("pwd");
+    let project = work.path().join("project");
+    let started_in = work.path().join("elsewhere");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&started_in).unwrap();
+    std::fs::write(project.join("Makefile"), "all:\n\t@echo make $(PWD)\n").unwrap();
+    let out = in_build(
+        &started_in,
+        &["--chdir", project.to_str().unwrap()],
+        &["make", "-s"],
+    );
+    common::assert_status(&out, 0);
+    assert_eq!(
+        common::stdout(&out),
+        format!("make {}\n", project.display()),
+        "{}",
+        common::stderr(&out)
+    );
+    // Without a project the default sandbox starts in / (the caller's directory is not
+    // inside): PWD says so rather than name a directory that is not there.
+    let out = common::stockade(["run", "--", "printenv", "PWD"])
+        .current_dir(&started_in)
+        .output()
+        .unwrap();
+    common::assert_status(&out, 0);
+    assert_eq!(common::stdout(&out), "/\n");
+    // A PWD that names the directory the command starts in is the caller's, kept as given
+    // (here through a trailing "/."), and one that is stale is corrected.
+    for (given, expected) in [
+        (
+            format!("{}/.", project.display()),
+            format!("{}/.", project.display()),
+        ),
+        ("/usr".to_string(), project.display().to_string()),
+    ] {
+        let out = common::stockade(["run", "--profile", "build", "--", "printenv", "PWD"])
+            .current_dir(&project)
+            .env("PWD", &given)
+            .output()
+            .unwrap();
+        common::assert_status(&out, 0);
+        assert_eq!(common::stdout(&out), format!("{expected}\n"), "PWD={given}");
+    }
+}

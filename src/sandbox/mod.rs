@@ -460,7 +460,10 @@ fn sandbox_child(
         process::close_all_except(&keep)?;
     }
     let cwd = enter_working_directory(plan, prep)?;
-    let exec = process::with_pwd(&prep.exec, bwrap_mode(plan).then_some(cwd.as_path()));
+    // bubblewrap always sets PWD; `stockade run` corrects one that is wrong inside and adds
+    // none to an environment without it (--clearenv means empty).
+    let set_pwd = bwrap_mode(plan) || process::pwd_is_stale(&prep.exec);
+    let exec = process::with_pwd(&prep.exec, set_pwd.then_some(cwd.as_path()));
     if plan.process.new_session {
         process::new_session()?;
     }

@@ -259,6 +259,27 @@ pub fn write_errno_and_exit(
     }
 }
 
+/// Whether the spec has a `PWD` that does not name the working directory as it is inside the
+/// sandbox (the check shells make before trusting it): a directory the command is not in, or
+/// one that is not there at all (after `--chdir`, or when the caller's directory is absent
+/// inside), where make's `$(PWD)` would build. A `PWD` that names it is the caller's to keep,
+/// links and all.
+pub fn pwd_is_stale(spec: &ExecSpec) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(pwd) = spec
+        .envp
+        .iter()
+        .find_map(|e| e.as_bytes().strip_prefix(b"PWD="))
+    else {
+        return false;
+    };
+    let pwd = Path::new(std::ffi::OsStr::from_bytes(pwd));
+    match (std::fs::metadata(pwd), std::fs::metadata(".")) {
+        (Ok(a), Ok(b)) => !pwd.is_absolute() || a.dev() != b.dev() || a.ino() != b.ino(),
+        _ => true,
+    }
+}
+
 /// The spec with `PWD` set to `pwd` (bwrap sets it to the directory it entered), or unchanged.
 pub fn with_pwd(spec: &ExecSpec, pwd: Option<&Path>) -> ExecSpec {
     let mut spec = spec.clone();
