@@ -202,7 +202,10 @@ pub fn declared(profile: &str, extra: &[&str]) -> Declared {
 /// [`declared`] for a launch from working directory `cwd` (profiles may bind `${CWD}`).
 pub fn declared_from(profile: &str, extra: &[&str], cwd: Option<&Path>) -> Declared {
     let mut cmd = stockade(["run", "--profile", profile]);
-    cmd.args(extra).args(["--dry-run", "--", "true"]);
+    // The attackers' own command: a plan may depend on it (the test profile binds the
+    // directory of a command given by path, ${COMMAND_DIR}).
+    cmd.args(extra)
+        .args(["--dry-run", "--", "/usr/bin/python3", "-c", "pass"]);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
