@@ -238,8 +238,12 @@ pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> R
             continue;
         };
         let entry = entry.get_ref();
+        // A variable with no value at this launch (`${COMMAND_DIR}`) skipped its `try` entry
+        // when the plan was built: there is nothing of it to check.
         if let Some(dest) = &entry.dest {
-            let path = dest.get_ref().expand(vars)?;
+            let Some(path) = dest.get_ref().expand_if_present(vars)? else {
+                continue;
+            };
             if let Some(why) = too_wide_a_variable(dest.get_ref(), &path, vars, "cover") {
                 return Err(layer.error(dest.span(), &why));
             }
@@ -251,7 +255,9 @@ pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> R
         let Some(src) = entry.src.as_ref().filter(|_| needs_source) else {
             continue;
         };
-        let path = src.get_ref().expand(vars)?;
+        let Some(path) = src.get_ref().expand_if_present(vars)? else {
+            continue;
+        };
         if let Some(why) = too_wide_a_variable(src.get_ref(), &path, vars, "expose") {
             return Err(layer.error(src.span(), &why));
         }
