@@ -144,6 +144,39 @@ impl FsOp {
 pub enum EnvOp {
     Set(OsString, OsString),
     Unset(OsString),
+    /// Unset every variable whose name matches the pattern (see [`name_matches`]).
+    UnsetMatching(String),
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters and letters
+/// match in either case: secrets are named `GITHUB_TOKEN` and `npm_config__authToken` alike.
+pub fn name_matches(pattern: &str, name: &[u8]) -> bool {
+    let pattern = pattern.as_bytes();
+    let (mut p, mut n) = (0, 0);
+    // Where the last `*` was, and the name position it has taken up to: on a mismatch it
+    // takes one character more.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(c) if c.eq_ignore_ascii_case(&name[n]) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((at, taken)) => {
+                    p = at + 1;
+                    n = taken + 1;
+                    star = Some((at, taken + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -718,6 +751,7 @@ impl fmt::Display for Plan {
                     writeln!(f, "  set {}={}", k.to_string_lossy(), v.to_string_lossy())?
                 }
                 EnvOp::Unset(k) => writeln!(f, "  unset {}", k.to_string_lossy())?,
+                EnvOp::UnsetMatching(p) => writeln!(f, "  unset what matches {p}")?,
             }
         }
         if self.caps_keep.is_empty() {

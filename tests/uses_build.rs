@@ -504,3 +504,50 @@ fn pwd_is_the_directory_the_command_starts_in() {
         assert_eq!(common::stdout(&out), format!("{expected}\n"), "PWD={given}");
     }
 }
+
+/// An untrusted build or test does not get the credentials in the caller's environment (a CI
+/// job's secrets, registry and cloud tokens); other variables pass, and a credential named
+/// with --setenv does too.
+#[test]
+fn credentials_in_the_environment_do_not_reach_builds_or_tests() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let project = WorkDir::new("env-secrets");
+    let secrets = [
+        ("GITHUB_TOKEN", "gh-secret"),
+        ("CARGO_REGISTRY_TOKEN", "cargo-secret"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+        ("npm_config__authToken", "npm-secret"),
+        ("TWINE_PASSWORD", "pypi-secret"),
+        ("OPENAI_API_KEY", "api-secret"),
+    ];
+    for profile in ["build", "test"] {
+        let mut cmd = common::stockade([
+            "run",
+            "--profile",
+            profile,
+            "--setenv",
+            "PASSED_TOKEN",
+            "asked-for",
+            "--",
+            "env",
+        ]);
+        cmd.current_dir(project.path())
+            .env("ORDINARY_SETTING", "kept");
+        for (name, value) in secrets {
+            cmd.env(name, value);
+        }
+        let out = cmd.output().unwrap();
+        common::assert_status(&out, 0);
+        let env = common::stdout(&out);
+        for (name, value) in secrets {
+            assert!(
+                !env.contains(value),
+                "{profile}: {name} reached the command"
+            );
+        }
+        assert!(env.contains("ORDINARY_SETTING=kept\n"), "{profile}: {env}");
+        assert!(env.contains("PASSED_TOKEN=asked-for\n"), "{profile}: {env}");
+    }
+}

@@ -461,8 +461,8 @@ fn apply_environment(args: &RunArgs, m: &ArgMatches, plan: &mut Plan) -> Result<
     );
     ops.sort_by_key(|(i, _)| *i);
     for (_, op) in &ops {
-        let name = match op {
-            EnvOp::Set(k, _) | EnvOp::Unset(k) => k,
+        let (EnvOp::Set(name, _) | EnvOp::Unset(name)) = op else {
+            continue;
         };
         if name.is_empty() || name.to_string_lossy().contains('=') {
             bail!(Failure::setup(format!(

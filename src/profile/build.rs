@@ -39,13 +39,22 @@ pub fn to_plan(profile: &ProfileFile, vars: &Vars, opts: &Options) -> Result<Pla
     }
     if let Some(env) = &profile.env {
         plan.env.clear = env.clear.unwrap_or(false);
+        // Patterns first: they clear what is inherited, and a value the profile sets stays
+        // even where a pattern of a profile it extends matches its name.
+        let (patterns, names): (Vec<_>, Vec<_>) =
+            env.unset.iter().partition(|p| p.get_ref().is_pattern());
+        for pattern in patterns {
+            plan.env
+                .ops
+                .push(EnvOp::UnsetMatching(pattern.get_ref().0.clone()));
+        }
         for (name, value) in &env.set {
             plan.env.ops.push(EnvOp::Set(
                 name.0.clone().into(),
                 value.expand(vars)?.into(),
             ));
         }
-        for name in &env.unset {
+        for name in names {
             plan.env
                 .ops
                 .push(EnvOp::Unset(name.get_ref().0.clone().into()));

@@ -8,7 +8,7 @@ use toml::Spanned;
 use super::catalog::Source;
 use super::compiled;
 use super::locate::error_at;
-use super::schema::{FsEntry, FsKind, ProfileFile};
+use super::schema::{EnvPattern, FsEntry, FsKind, ProfileFile};
 
 /// A parsed, checked profile file.
 #[derive(Clone, Debug)]
@@ -104,7 +104,13 @@ fn check_env(layer: &Layer) -> Result<()> {
     let Some(env) = &layer.profile.env else {
         return Ok(());
     };
-    if let Some(name) = env.unset.iter().find(|n| env.set.contains_key(n.get_ref())) {
+    let set_here = |n: &&Spanned<EnvPattern>| {
+        n.get_ref()
+            .as_name()
+            .is_some_and(|name| env.set.contains_key(&name))
+    };
+    // A pattern may match a name set here: patterns apply first, so the value stays.
+    if let Some(name) = env.unset.iter().find(set_here) {
         // Both in one file would depend on an order the file cannot express.
         return Err(layer.error(
             name.span(),

@@ -264,7 +264,10 @@ fn remove_fs(
 fn merge_env(into: &mut EnvTable, from: &EnvTable, layer: &Layer) -> Result<()> {
     override_with(&mut into.clear, &from.clear);
     for name in &from.remove {
-        let had_set = into.set.remove(name.get_ref()).is_some();
+        let had_set = name
+            .get_ref()
+            .as_name()
+            .is_some_and(|n| into.set.remove(&n).is_some());
         let before = into.unset.len();
         into.unset.retain(|n| n.get_ref() != name.get_ref());
         if !had_set && into.unset.len() == before {
@@ -277,15 +280,19 @@ fn merge_env(into: &mut EnvTable, from: &EnvTable, layer: &Layer) -> Result<()> 
             ));
         }
     }
-    for (name, value) in &from.set {
-        into.unset.retain(|n| n.get_ref() != name);
-        into.set.insert(name.clone(), value.clone());
-    }
+    // Unsets first: a pattern takes the values inherited from the profiles below, not the
+    // ones this layer sets (which the plan applies after every pattern).
     for name in &from.unset {
-        into.set.remove(name.get_ref());
+        let pattern = &name.get_ref().0;
+        into.set
+            .retain(|set, _| !crate::plan::name_matches(pattern, set.0.as_bytes()));
         if !into.unset.iter().any(|n| n.get_ref() == name.get_ref()) {
             into.unset.push(name.clone());
         }
+    }
+    for (name, value) in &from.set {
+        into.unset.retain(|n| n.get_ref().0 != name.0);
+        into.set.insert(name.clone(), value.clone());
     }
     Ok(())
 }

@@ -203,11 +203,13 @@ pub struct EnvTable {
     pub clear: Option<bool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub set: BTreeMap<EnvName, Template>,
+    /// Names, or patterns with `*` (any run of characters, letters in either case) that
+    /// unset every inherited variable they match.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unset: Vec<Spanned<EnvName>>,
-    /// Inherited `set` and `unset` entries to drop.
+    pub unset: Vec<Spanned<EnvPattern>>,
+    /// Inherited `set` and `unset` entries to drop (a pattern as it was written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub remove: Vec<Spanned<EnvName>>,
+    pub remove: Vec<Spanned<EnvPattern>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -379,6 +381,40 @@ impl FromProfileStr for EnvName {
     }
 }
 string_value!(EnvName);
+
+/// An environment variable name, or a pattern of name characters and `*`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct EnvPattern(pub String);
+
+impl EnvPattern {
+    /// The name it is, when it has no `*`.
+    pub fn as_name(&self) -> Option<EnvName> {
+        (!self.is_pattern()).then(|| EnvName(self.0.clone()))
+    }
+
+    pub fn is_pattern(&self) -> bool {
+        self.0.contains('*')
+    }
+}
+
+impl FromProfileStr for EnvPattern {
+    fn from_profile_str(s: &str) -> Result<Self, String> {
+        if !s.contains('*') {
+            return EnvName::from_profile_str(s).map(|n| EnvPattern(n.0));
+        }
+        let name_chars = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
+        if name_chars && s.chars().any(|c| c != '*') {
+            Ok(EnvPattern(s.to_string()))
+        } else {
+            Err(format!(
+                "{s:?} is not a variable name or a pattern of name characters and '*'"
+            ))
+        }
+    }
+}
+string_value!(EnvPattern);
 
 /// Visits an integer or a string, for values that accept both spellings.
 fn int_or_str<'de, D, T>(

@@ -323,6 +323,89 @@ fn env_set_unset_and_remove() {
 }
 
 #[test]
+fn env_unset_patterns_clear_what_is_inherited_and_keep_what_is_set() {
+    let catalog = MemoryCatalog::default()
+        .with(
+            Origin::BuiltIn,
+            "base",
+            "[env]\nset = { OLD_TOKEN = \"x\", KEEP = \"k\" }\nunset = [\"*SECRET*\"]\n",
+        )
+        .with(
+            Origin::User,
+            "p",
+            "extends = \"base\"\n[env]\nunset = [\"*token\", \"NAMED\"]\n\
+             set = { MY_SECRET = \"s\", NEW_TOKEN = \"t\" }\n",
+        );
+    let p = plan(&catalog, "p");
+    // The child's pattern took the parent's OLD_TOKEN (letters in either case); the values the
+    // child sets stay, because patterns apply first.
+    assert_eq!(
+        p.env.ops,
+        vec![
+            EnvOp::UnsetMatching("*SECRET*".into()),
+            EnvOp::UnsetMatching("*token".into()),
+            EnvOp::Set("KEEP".into(), "k".into()),
+            EnvOp::Set("MY_SECRET".into(), "s".into()),
+            EnvOp::Set("NEW_TOKEN".into(), "t".into()),
+            EnvOp::Unset("NAMED".into()),
+        ]
+    );
+    // A pattern is removed as written.
+    let catalog = catalog.with(
+        Origin::User,
+        "q",
+        "extends = \"base\"\n[env]\nremove = [\"*SECRET*\"]\n",
+    );
+    assert!(!plan(&catalog, "q")
+        .env
+        .ops
+        .iter()
+        .any(|op| matches!(op, EnvOp::UnsetMatching(_))));
+    for (bad, message) in [
+        (
+            "[\"**\"]",
+            "\"**\" is not a variable name or a pattern of name characters and '*'",
+        ),
+        (
+            "[\"A-*\"]",
+            "\"A-*\" is not a variable name or a pattern of name characters and '*'",
+        ),
+    ] {
+        let catalog = user(&format!("[env]\nunset = {bad}\n"));
+        assert!(
+            error(&catalog, "p").ends_with(message),
+            "{}",
+            error(&catalog, "p")
+        );
+    }
+}
+
+#[test]
+fn env_patterns_match_any_run_and_either_case() {
+    use crate::plan::name_matches;
+    for (pattern, name, expected) in [
+        ("*TOKEN*", "GITHUB_TOKEN", true),
+        ("*TOKEN*", "npm_config__authToken", true),
+        ("*TOKEN*", "TOKEN", true),
+        ("*TOKEN*", "TOKE", false),
+        ("*_KEY", "API_KEY", true),
+        ("*_KEY", "API_KEYS", false),
+        ("A*B*C", "AxxBxxBxC", true),
+        ("A*B*C", "AxxBxxBxD", false),
+        ("SSH_AUTH_SOCK", "SSH_AUTH_SOCK", true),
+        ("SSH_AUTH_SOCK", "SSH_AUTH_SOCKET", false),
+        ("*", "ANYTHING", true),
+        ("X*", "", false),
+    ] {
+        assert_eq!(
+            name_matches(pattern, name.as_bytes()),
+            expected,
+            "{pattern} {name}"
+        );
+    }
+}
+
+#[test]
 fn env_name_both_set_and_unset_in_one_file_is_an_error() {
     let catalog = user("[env]\nset = { X = \"1\" }\nunset = [\"Y\", \"X\"]\n");
     assert_eq!(

@@ -83,6 +83,9 @@ pub fn environment(plan: &Plan) -> Vec<(OsString, OsString)> {
                 env.push((k.clone(), v.clone()));
             }
             EnvOp::Unset(k) => env.retain(|(name, _)| name != k),
+            EnvOp::UnsetMatching(pattern) => {
+                env.retain(|(name, _)| !crate::plan::name_matches(pattern, name.as_bytes()))
+            }
         }
     }
     env

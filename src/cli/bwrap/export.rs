@@ -207,6 +207,14 @@ fn environment(plan: &Plan, w: &mut Words) {
         match op {
             EnvOp::Set(k, v) => w.push_os("--setenv", &[k.as_os_str(), v.as_os_str()]),
             EnvOp::Unset(k) => w.push_os("--unsetenv", &[k.as_os_str()]),
+            // bwrap has no patterns: the names they match here, where the line is printed.
+            EnvOp::UnsetMatching(pattern) => {
+                for (name, _) in std::env::vars_os() {
+                    if crate::plan::name_matches(pattern, name.as_bytes()) {
+                        w.push_os("--unsetenv", &[name.as_os_str()]);
+                    }
+                }
+            }
         }
     }
     if let Some(dir) = &plan.chdir {
