@@ -551,3 +551,28 @@ fn credentials_in_the_environment_do_not_reach_builds_or_tests() {
         assert!(env.contains("PASSED_TOKEN=asked-for\n"), "{profile}: {env}");
     }
 }
+
+/// A TMPDIR of the caller's names a host directory the sandbox does not have (the home is
+/// replaced, the project is read-only under test): temporary files go to the private /tmp.
+#[test]
+fn temporary_files_go_to_the_private_tmp_whatever_the_callers_tmpdir() {
+    if !build_profile_or_skip() {
+        return;
+    }
+    let project = WorkDir::new("tmpdir");
+    let home = uses_support::home();
+    for profile in ["build", "test"] {
+        let out = common::stockade(["run", "--profile", profile, "--", "mktemp"])
+            .current_dir(project.path())
+            .env("TMPDIR", home.join(".cache"))
+            .output()
+            .unwrap();
+        common::assert_status(&out, 0);
+        let made = common::stdout(&out);
+        assert!(made.starts_with("/tmp/tmp."), "{profile}: {made}");
+        assert!(
+            !Path::new(made.trim()).exists(),
+            "{profile}: made on the host"
+        );
+    }
+}
