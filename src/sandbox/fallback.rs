@@ -172,7 +172,11 @@ Landlock, seccomp, no_new_privs and rlimits only: no pid, mount, ipc or uts name
 fn supervise(plan: &Plan, child: Pid) -> i32 {
     let timeout = plan.limits.timeout_ms.map(std::time::Duration::from_millis);
     let grace = std::time::Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    init::supervise(child, timeout, grace)
+    let relay = init::Relay {
+        own_session: plan.process.new_session,
+        child_is_command: true,
+    };
+    init::supervise(child, relay, timeout, grace)
 }
 
 fn confine_and_exec(

@@ -7,7 +7,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 /// Signals passed on to the command.
-pub const FORWARDED: [Signal; 7] = [
+pub const FORWARDED: [Signal; 11] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
@@ -15,7 +15,37 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGUSR1,
     Signal::SIGUSR2,
     Signal::SIGWINCH,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGCONT,
 ];
+
+/// Job control acts on a whole job: these go to the command's process group wherever they
+/// come from.
+fn is_job_control(signo: i32) -> bool {
+    matches!(
+        signo,
+        libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU | libc::SIGCONT
+    )
+}
+
+fn is_stop(signo: i32) -> bool {
+    matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+}
+
+/// How the sandbox sits relative to the launcher's terminal and the command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relay {
+    /// The sandbox has a session of its own: the terminal's signals (Ctrl-C, Ctrl-Z, resize)
+    /// reach only the launcher, which must pass them on to the command's process group.
+    /// Otherwise the terminal signals the sandbox's processes itself, and passing its signals
+    /// on would deliver them twice.
+    pub own_session: bool,
+    /// The launcher's child is the command itself (bwrap's --as-pid-1, the fallback), not an
+    /// init that forwards.
+    pub child_is_command: bool,
+}
 
 fn watched() -> SigSet {
     let mut set = SigSet::empty();
@@ -65,17 +95,45 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
     }
 }
 
-/// A signal taken off the queue: its number, and whether the launcher sent it to mean
-/// "the time is up: terminate the whole sandbox".
+/// Where a signal taken off the queue came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The launcher: "the time is up, terminate the whole sandbox".
+    Timeout,
+    /// The launcher: "for the command's whole process group", as a terminal would send it.
+    ForGroup,
+    /// The kernel, on behalf of a terminal: it went to every process of the terminal's
+    /// foreground process group at once.
+    Terminal,
+    /// A process, with kill(2) or the like.
+    Sender,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Received {
     signo: i32,
-    timeout: bool,
+    origin: Origin,
 }
 
-/// The value the launcher attaches (sigqueue) to the SIGTERM that ends a timed-out sandbox.
-/// Processes inside could forge it, but only to terminate their own sandbox.
+/// The values the launcher attaches (sigqueue) to the signals it passes on. Processes inside
+/// could forge them, but only to signal their own sandbox.
 const TIMEOUT_VALUE: usize = 0x7374_6f63;
+const FOR_GROUP_VALUE: usize = 0x7374_6f67;
+
+fn origin_of(info: &libc::siginfo_t) -> Origin {
+    if info.si_code == libc::SI_KERNEL {
+        return Origin::Terminal;
+    }
+    if info.si_code != libc::SI_QUEUE {
+        return Origin::Sender;
+    }
+    // SAFETY: si_value is meaningful for SI_QUEUE, checked above.
+    match unsafe { info.si_value() }.sival_ptr as usize {
+        TIMEOUT_VALUE => Origin::Timeout,
+        FOR_GROUP_VALUE => Origin::ForGroup,
+        _ => Origin::Sender,
+    }
+}
 
 /// Waits for the next watched signal, with an optional deadline. Returns `None` on timeout.
 fn next_signal(set: &SigSet, deadline: Option<std::time::Instant>) -> Option<Received> {
@@ -98,12 +156,9 @@ fn next_signal(set: &SigSet, deadline: Option<std::time::Instant>) -> Option<Rec
             }
         };
         if ret >= 0 {
-            // SAFETY: si_value is meaningful for SI_QUEUE, which is checked first.
-            let timeout = info.si_code == libc::SI_QUEUE
-                && unsafe { info.si_value() }.sival_ptr as usize == TIMEOUT_VALUE;
             return Some(Received {
                 signo: ret,
-                timeout,
+                origin: origin_of(&info),
             });
         }
         match std::io::Error::last_os_error().raw_os_error() {
@@ -167,13 +222,33 @@ pub fn reap_until_end(command: Pid, own_pid_namespace: bool) -> End {
                 }
                 return end;
             }
-        } else if got.timeout && own_pid_namespace {
-            // SAFETY: as above; PID 1 itself is not affected by its own kill(-1).
-            unsafe { libc::kill(-1, libc::SIGTERM) };
-        } else {
-            // SAFETY: plain kill(2) to our own child.
-            unsafe { libc::kill(command.as_raw(), got.signo) };
+            continue;
         }
+        match got.origin {
+            Origin::Timeout if own_pid_namespace => {
+                // SAFETY: as above; PID 1 itself is not affected by its own kill(-1).
+                unsafe { libc::kill(-1, libc::SIGTERM) };
+            }
+            // Straight from a terminal this init shares with the command: the command's
+            // process group got it at the same time.
+            Origin::Terminal => {}
+            Origin::ForGroup => signal_job(command, got.signo),
+            _ => {
+                // SAFETY: plain kill(2) to our own child.
+                unsafe { libc::kill(command.as_raw(), got.signo) };
+            }
+        }
+    }
+}
+
+/// Sends `signo` to the process group `leader` leads, or to `leader` alone when it leads none
+/// (it shares its parent's group, or left its own). No other process group can have that
+/// number: the kernel does not reuse a pid while a group of that id exists.
+fn signal_job(leader: Pid, signo: i32) {
+    // SAFETY: plain kill(2) to a process group.
+    if unsafe { libc::kill(-leader.as_raw(), signo) } != 0 {
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(leader.as_raw(), signo) };
     }
 }
 
@@ -197,10 +272,11 @@ fn reap_children(command: Pid) -> Option<End> {
 /// SIGKILL after the grace period; the status is then 124.
 pub fn supervise(
     child: Pid,
+    relay: Relay,
     timeout: Option<std::time::Duration>,
     grace: std::time::Duration,
 ) -> i32 {
-    let (end, timed_out) = supervise_timed(child, timeout, grace);
+    let (end, timed_out) = supervise_timed(child, relay, timeout, grace);
     if timed_out {
         crate::error::EXIT_TIMEOUT
     } else {
@@ -211,6 +287,7 @@ pub fn supervise(
 /// [`supervise`], telling also whether the deadline passed; the status is then PID 1's own.
 pub fn supervise_timed(
     child: Pid,
+    relay: Relay,
     timeout: Option<std::time::Duration>,
     grace: std::time::Duration,
 ) -> (End, bool) {
@@ -247,24 +324,64 @@ pub fn supervise_timed(
                     }
                 }
             }
-            Some(got) => {
-                // SAFETY: plain kill(2) to our own child.
-                unsafe { libc::kill(child.as_raw(), got.signo) };
-            }
+            Some(got) => pass_on(child, relay, got),
         }
+    }
+}
+
+/// The launcher's part of forwarding: what a terminal sends goes to the command's whole
+/// process group, as the terminal would have sent it; what a process sends goes to the
+/// command. A stop signal then stops the launcher too, so that the caller's shell sees the job
+/// stopped (it resumes the launcher with SIGCONT, which is passed on in turn).
+fn pass_on(child: Pid, relay: Relay, got: Received) {
+    let whole_job = got.origin == Origin::Terminal || is_job_control(got.signo);
+    if got.origin == Origin::Terminal && !relay.own_session {
+        // The terminal has signalled the sandbox's processes itself.
+    } else if !whole_job {
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(child.as_raw(), got.signo) };
+    } else if relay.child_is_command {
+        signal_job(child, got.signo);
+    } else {
+        queue_signal(child, got.signo, FOR_GROUP_VALUE);
+    }
+    if is_stop(got.signo) {
+        stop_self(got.signo);
+    }
+}
+
+/// Stops this process with `signo` as if it had not been blocked, and returns once continued.
+/// The kernel discards it when this process group is orphaned, as it would have anyway.
+fn stop_self(signo: i32) {
+    let mut only = SigSet::empty();
+    // The number came from sigwaitinfo on a set of valid signals.
+    let Ok(sig) = Signal::try_from(signo) else {
+        return;
+    };
+    only.add(sig);
+    // SAFETY: raise takes no pointers. While blocked it only queues the signal; unblocking
+    // delivers it, with its default action (nothing in stockade handles it): stop.
+    unsafe { libc::raise(signo) };
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK, Some(&only), None);
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&only), None);
+}
+
+/// sigqueue with a mark PID 1 reads; a plain kill(2) if that fails.
+fn queue_signal(child: Pid, signo: i32, mark: usize) {
+    let value = libc::sigval {
+        sival_ptr: mark as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue takes the value by copy; no memory is shared.
+    if unsafe { libc::sigqueue(child.as_raw(), signo, value) } != 0 {
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(child.as_raw(), signo) };
     }
 }
 
 /// SIGTERM with the timeout mark, so that PID 1 passes it to every process inside instead of
 /// only the command (a shell's children would otherwise outlive it until SIGKILL).
 fn terminate_sandbox(child: Pid) {
-    let value = libc::sigval {
-        sival_ptr: TIMEOUT_VALUE as *mut libc::c_void,
-    };
-    // SAFETY: sigqueue takes the value by copy; no memory is shared.
-    let ret = unsafe { libc::sigqueue(child.as_raw(), libc::SIGTERM, value) };
-    if ret != 0 {
-        // SAFETY: plain kill(2) to our own child.
-        unsafe { libc::kill(child.as_raw(), libc::SIGTERM) };
-    }
+    queue_signal(child, libc::SIGTERM, TIMEOUT_VALUE);
 }

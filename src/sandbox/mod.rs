@@ -209,7 +209,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         };
         eprintln!("{}: {message}", plan.program_name);
         if status == setup_status(plan) {
-            init::supervise(child, None, Duration::ZERO);
+            init::supervise(child, relay(plan), None, Duration::ZERO);
             status::report_exit(plan, false, status);
             return Ok(status);
         }
@@ -217,7 +217,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     timer.mark("sandbox ready (command executing)");
     let timeout = plan.limits.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    let (pid1_end, timed_out) = init::supervise_timed(child, timeout, grace);
+    let (pid1_end, timed_out) = init::supervise_timed(child, relay(plan), timeout, grace);
     drop(network);
     let end = end_r.and_then(read_end).unwrap_or(pid1_end);
     let usage = cgroup.map(cgroup::SandboxCgroup::finish);
@@ -357,7 +357,14 @@ fn setup_status(plan: &Plan) -> i32 {
 fn abandon(child: Pid) {
     // SAFETY: plain kill(2) to our own child.
     unsafe { libc::kill(child.as_raw(), libc::SIGKILL) };
-    init::supervise(child, None, Duration::ZERO);
+    init::supervise(child, init::Relay::default(), None, Duration::ZERO);
+}
+
+fn relay(plan: &Plan) -> init::Relay {
+    init::Relay {
+        own_session: plan.process.new_session,
+        child_is_command: plan.process.as_pid_1,
+    }
 }
 
 /// The launcher dies with its caller, and the sandbox dies with the launcher (PID 1 has its
@@ -554,6 +561,15 @@ fn exec_command(
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
+    // As PID 1 the command already leads the new session and its process group.
+    if plan.process.new_session && !plan.process.as_pid_1 {
+        // A process group of its own, led by the command, for the terminal's signals that the
+        // launcher passes on (init, which shares the session, is not in it). Init's group would
+        // not do: its leader's parent is outside the session, so the kernel ignores stop
+        // signals sent to it (an orphaned process group).
+        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))
+            .context("making the command a process group")?;
+    }
     handoff::close_sync_fd_for_command(plan);
     if plan.process.die_with_parent {
         // Outside a new pid namespace the command would outlive a killed init: it dies with

@@ -1,0 +1,297 @@
+//! `stockade run` under a job-control shell on a terminal: Ctrl-C, Ctrl-Z and `fg` must act on
+//! the sandboxed job as they act on any other job, although the sandbox runs in a session of
+//! its own (the terminal's signals reach only the launcher).
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous: the machine may be loaded.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A POSIX shell with job control (`set -m`) on a new pty that is its controlling terminal,
+/// as an interactive shell would be; the test types into the terminal and reads the screen.
+struct JobShell {
+    shell: Child,
+    master: std::fs::File,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl JobShell {
+    fn start(script: &str) -> JobShell {
+        let master =
+            nix::pty::posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY)
+                .unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(nix::pty::ptsname_r(&master).unwrap())
+            .unwrap()
+            .into();
+        let slave_fd = slave.as_raw_fd();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("set -m\n{script}")]);
+        // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for fd in 0..3 {
+                    libc::dup2(slave_fd, fd);
+                }
+                Ok(())
+            });
+        }
+        let shell = cmd
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        drop(slave);
+        // SAFETY: dup of our own descriptor, owned by the File.
+        let master = unsafe {
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(master.as_raw_fd()))
+        };
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = screen.clone();
+        // Ends when the last process holding the terminal's slave side has gone (EIO).
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        JobShell {
+            shell,
+            master,
+            screen,
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, text: &str) {
+        let start = Instant::now();
+        while !self.screen().contains(text) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {text:?} on the terminal:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn type_in(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+    }
+}
+
+impl Drop for JobShell {
+    fn drop(&mut self) {
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+    }
+}
+
+/// Host processes whose command line has `token` as an argument, with their state letter.
+fn processes_with(token: &str) -> Vec<(u32, char)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == token.as_bytes())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The state follows the command name's closing parenthesis.
+        if let Some(state) = stat.rsplit_once(") ").and_then(|(_, s)| s.chars().next()) {
+            found.push((pid, state));
+        }
+    }
+    found
+}
+
+/// A `sleep` argument nobody else on the machine uses, to find the process from the host.
+fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("1000.{}{}", std::process::id(), nanos % 100_000)
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_leftovers(token: &str) {
+    for (pid, _) in processes_with(token) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn stockade_line(flags: &str, command: &str) -> String {
+    format!(
+        "'{}' run {flags} -- sh -c '{command}'",
+        stockade_bin().display()
+    )
+}
+
+/// Ctrl-C interrupts the whole foreground job, not only its first process: a shell waiting for
+/// its child gets SIGINT together with the child, so that `sleep` dies and the shell goes on.
+#[test]
+fn ctrl_c_reaches_every_process_of_the_foreground_command() {
+    require_ordinary_user();
+    for flags in ["", "--keep-session --seccomp off"] {
+        let token = unique_sleep();
+        let command = format!("trap : INT; echo ready; sleep {token}; echo sleep-status $?");
+        let mut shell = JobShell::start(&format!(
+            "{}; echo stockade-status $?",
+            stockade_line(flags, &command)
+        ));
+        shell.wait_for("ready");
+        wait_until("the sandboxed sleep to start", || {
+            !processes_with(&token).is_empty()
+        });
+        shell.type_in(b"\x03");
+        shell.wait_for("stockade-status");
+        let screen = shell.screen();
+        kill_leftovers(&token);
+        assert!(
+            screen.contains("sleep-status 130\r\nstockade-status 0"),
+            "{flags:?}: Ctrl-C did not reach the sleep:\n{screen}"
+        );
+    }
+}
+
+/// Ctrl-Z stops the whole job, sandbox included (a job that goes on running and printing
+/// after the shell said "Stopped" is not stopped), and `fg` resumes all of it.
+#[test]
+fn ctrl_z_stops_the_sandboxed_job_and_fg_resumes_it() {
+    require_ordinary_user();
+    for flags in ["", "--keep-session --seccomp off"] {
+        let token = unique_sleep();
+        let command = format!("echo ready; sleep {token}; echo resumed");
+        let mut shell = JobShell::start(&format!(
+            "{}\necho stopped-status $?\nread go\nfg >/dev/null\necho fg-status $?",
+            stockade_line(flags, &command)
+        ));
+        shell.wait_for("ready");
+        wait_until("the sandboxed sleep to start", || {
+            processes_with(&token).iter().any(|&(_, s)| s == 'S')
+        });
+        shell.type_in(b"\x1a");
+        // 148 = 128 + SIGTSTP: the shell saw stockade stop.
+        shell.wait_for("stopped-status 148");
+        let stopped = (|| {
+            let start = Instant::now();
+            while start.elapsed() < PATIENCE {
+                let states = processes_with(&token);
+                if !states.is_empty() && states.iter().all(|&(_, s)| s == 'T') {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(processes_with(&token))
+        })();
+        if let Err(states) = stopped {
+            kill_leftovers(&token);
+            panic!(
+                "{flags:?}: after Ctrl-Z, processes of the job still run: {states:?}\n{}",
+                shell.screen()
+            );
+        }
+        shell.type_in(b"\n");
+        wait_until("fg to resume the sandbox", || {
+            let states = processes_with(&token);
+            !states.is_empty() && states.iter().all(|&(_, s)| s != 'T')
+        });
+        shell.type_in(b"\x03");
+        shell.wait_for("fg-status");
+        let screen = shell.screen();
+        kill_leftovers(&token);
+        assert!(screen.contains("fg-status 130"), "{flags:?}:\n{screen}");
+    }
+}
+
+/// Counts the SIGINTs it receives (a byte each on the wakeup pipe, written by the C-level
+/// handler, so deliveries never merge in Python) until 2 s after the first.
+const COUNT_SIGINTS: &str = "import os, signal, time
+r, w = os.pipe()
+os.set_blocking(w, False)
+os.set_blocking(r, False)
+signal.signal(signal.SIGINT, lambda *a: None)
+signal.set_wakeup_fd(w)
+print(\"ready\", flush=True)
+n, first = 0, None
+while first is None or time.time() - first < 2:
+    time.sleep(0.05)
+    try:
+        n += len(os.read(r, 100))
+    except BlockingIOError:
+        pass
+    if n and first is None:
+        first = time.time()
+print(\"deliveries\", n, flush=True)";
+
+/// When the sandbox shares the caller's terminal (bwrap without --new-session, run with
+/// --keep-session), the terminal signals the command itself: a launcher or init that passes
+/// the same signal on delivers it twice, and a second Ctrl-C can break a program's cleanup.
+#[test]
+fn one_ctrl_c_is_one_sigint_when_the_sandbox_shares_the_terminal() {
+    require_ordinary_user();
+    if !have("python3") {
+        return skip("python3 is needed to count signal deliveries");
+    }
+    let bin = stockade_bin();
+    let bin = bin.display();
+    for front in [
+        format!("'{bin}' bwrap --ro-bind / / --dev /dev --unshare-pid --"),
+        format!("'{bin}' bwrap --ro-bind / / --dev /dev --"),
+        format!("'{bin}' run --keep-session --"),
+    ] {
+        let mut shell = JobShell::start(&format!("{front} python3 -c '{COUNT_SIGINTS}'"));
+        shell.wait_for("ready");
+        shell.type_in(b"\x03");
+        shell.wait_for("deliveries");
+        shell.wait_for("\n");
+        let screen = shell.screen();
+        assert!(
+            screen.contains("deliveries 1\r\n"),
+            "{front}: one Ctrl-C:\n{screen}"
+        );
+    }
+}
