@@ -326,3 +326,93 @@ fn the_commands_filter_and_limits_stay_off_pid_1() {
     assert_eq!(lines[2], "Seccomp:\t2", "{text}");
     assert_eq!(lines[3], "64", "{text}");
 }
+
+/// Starts `stockade ARGS` with the write end of a new pipe as its descriptor 7 (inherited, as a
+/// caller passes one), and returns whether the read end saw EOF while the sandbox still ran:
+/// that is, whether stockade's own processes let go of the descriptor once the command had.
+fn pipe_reaches_eof_while_the_sandbox_runs(args: &[&str]) -> bool {
+    use std::os::fd::AsRawFd;
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let write_fd = write.as_raw_fd();
+    let mut cmd = stockade(args);
+    // SAFETY: dup2 is async-signal-safe; the copy on 7 is inherited, the original is not.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(write_fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    drop(write);
+    // The command says when it has closed its copy (or never had one).
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "started\n", "{args:?}");
+    let mut poll = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&read),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut poll, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    let running = child.try_wait().unwrap().is_none();
+    // Passed on to the command (SIGKILL would leave it running where there is no pid
+    // namespace).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    ready == 1 && running
+}
+
+/// A descriptor the caller passed belongs to the command alone: once the command has closed
+/// it (or never got it), the reader on the other end must see EOF, not wait for the sandbox to
+/// end because the launcher or init still hold a copy. bubblewrap's launcher and init close
+/// them too.
+#[test]
+fn stockade_holds_no_copy_of_the_callers_descriptors() {
+    let token = unique_sleep();
+    let not_given = format!("echo started; exec sleep {token}");
+    let closed = format!("exec 7>&-; echo started; exec sleep {token}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", "--", "sh", "-c", &not_given],
+        vec!["run", "--keep-fd", "7", "--", "sh", "-c", &closed],
+        vec![
+            "run",
+            "--keep-session",
+            "--keep-fd",
+            "7",
+            "--",
+            "sh",
+            "-c",
+            &closed,
+        ],
+        // bwrap mode passes inherited descriptors on: with an init, and without.
+        vec![
+            "bwrap",
+            "--ro-bind",
+            "/",
+            "/",
+            "--unshare-pid",
+            "--",
+            "sh",
+            "-c",
+            &closed,
+        ],
+        vec!["bwrap", "--ro-bind", "/", "/", "--", "sh", "-c", &closed],
+    ];
+    let mut held = Vec::new();
+    for args in &cases {
+        if !pipe_reaches_eof_while_the_sandbox_runs(args) {
+            held.push(args.join(" "));
+        }
+    }
+    wait_until("the sleeps to end", Duration::from_secs(10), || {
+        host_processes_with(&token).is_empty()
+    });
+    assert!(held.is_empty(), "the descriptor stayed open in:\n{held:#?}");
+}

@@ -165,7 +165,10 @@ Landlock, seccomp, no_new_privs and rlimits only: no pid, mount, ipc or uts name
             // SAFETY: _exit from a forked child runs none of the parent's exit handlers.
             unsafe { libc::_exit(crate::error::EXIT_SETUP) }
         }
-        nix::unistd::ForkResult::Parent { child } => Ok(supervise(plan, child)),
+        nix::unistd::ForkResult::Parent { child } => {
+            process::close_inherited_except(&[]);
+            Ok(supervise(plan, child))
+        }
     }
 }
 

@@ -175,6 +175,12 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         report_and_exit(&report_w, setup_status(plan), &error::one_line(&err));
     }
     drop(report_w);
+    let p = &plan.process;
+    let launcher_uses: Vec<i32> = [p.info_fd, p.json_status_fd, p.userns_block_fd]
+        .into_iter()
+        .flatten()
+        .collect();
+    process::close_inherited_except(&launcher_uses);
     // Only PID 1 may hold the write end: when the command is the sandbox's first process
     // (no init), nobody writes, and the launcher's read must see EOF rather than wait on its
     // own copy.
@@ -499,6 +505,18 @@ fn sandbox_child(
     // Only the command holds the report pipe now: its exec closes the last copy.
     // SAFETY: closing our copy of a descriptor we own and no longer use.
     unsafe { libc::close(report.as_raw_fd()) };
+    // What the caller passed is the command's now: a copy here would keep a pipe from
+    // reaching EOF when the command closes it (bwrap mode keeps inherited descriptors).
+    // --sync-fd is the exception: it is to close when the sandbox ends.
+    let mut init_uses: Vec<i32> = _locks
+        .iter()
+        .chain(&prep.end)
+        .map(|fd| fd.as_raw_fd())
+        .collect();
+    init_uses.extend(plan.process.sync_fd);
+    init_uses.sort_unstable();
+    // The command runs already: a failure here must not end the sandbox.
+    let _ = process::close_all_except(&init_uses);
     let end = init::reap_until_end(Pid::from_raw(child), plan.namespaces.pid);
     if let Some(pipe) = &prep.end {
         // SAFETY: write(2) of a local buffer to a descriptor we own.

@@ -34,6 +34,33 @@ fn close_range(first: u32, last: u32) -> Result<()> {
     Ok(())
 }
 
+/// Closes the descriptors this process inherited from its caller, except 0, 1, 2 and `keep`.
+/// They are told from stockade's own by close-on-exec: the kernel closed every inherited one
+/// that had it when stockade was executed, and stockade opens all of its own with it. Once the
+/// sandbox has its copies, a copy kept here would hold a pipe open after the command closed
+/// its end, and the reader would wait for the whole sandbox to end.
+pub fn close_inherited_except(keep: &[i32]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // Collected first: closing while listing would close the listing's own descriptor.
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd <= 2 || keep.contains(&fd) {
+            continue;
+        }
+        // SAFETY: F_GETFD only reads the descriptor table; no memory is passed.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: a descriptor the caller handed down, which this process does not use.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// Makes the kept descriptors survive exec.
 pub fn clear_cloexec(fds: &[i32]) -> Result<()> {
     for &fd in fds {
