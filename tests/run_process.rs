@@ -416,3 +416,23 @@ fn stockade_holds_no_copy_of_the_callers_descriptors() {
     });
     assert!(held.is_empty(), "the descriptor stayed open in:\n{held:#?}");
 }
+
+/// Stop signals a job raises itself (a program's own suspend, `kill -TSTP $$`) must not leave it
+/// stopped for good: nothing inside the sandbox would resume it, and the caller's shell would
+/// never hear of it. The kernel discards them for a job nobody can resume (an orphaned process
+/// group), and the sandbox's command must be such a job.
+#[test]
+fn a_job_that_stops_itself_is_not_left_hanging() {
+    let out = finish(
+        stockade([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "kill -TSTP $$; sh -c 'kill -TTIN $$; kill -TTOU $$; echo child-went-on'; echo went-on",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "child-went-on\nwent-on\n");
+}

@@ -34,6 +34,17 @@ fn is_stop(signo: i32) -> bool {
     matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
+/// The signal that does to the command's job what `signo` asks. The job is an orphaned process
+/// group (a session of its own, under an init of another one), for which the kernel discards
+/// SIGTSTP, SIGTTIN and SIGTTOU: only SIGSTOP stops it.
+fn job_signal(signo: i32) -> i32 {
+    if is_stop(signo) {
+        libc::SIGSTOP
+    } else {
+        signo
+    }
+}
+
 /// How the sandbox sits relative to the launcher's terminal and the command.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relay {
@@ -232,7 +243,7 @@ pub fn reap_until_end(command: Pid, own_pid_namespace: bool) -> End {
             // Straight from a terminal this init shares with the command: the command's
             // process group got it at the same time.
             Origin::Terminal => {}
-            Origin::ForGroup => signal_job(command, got.signo),
+            Origin::ForGroup => signal_job(command, job_signal(got.signo)),
             _ => {
                 // SAFETY: plain kill(2) to our own child.
                 unsafe { libc::kill(command.as_raw(), got.signo) };
@@ -341,7 +352,12 @@ fn pass_on(child: Pid, relay: Relay, got: Received) {
         // SAFETY: plain kill(2) to our own child.
         unsafe { libc::kill(child.as_raw(), got.signo) };
     } else if relay.child_is_command {
-        signal_job(child, got.signo);
+        let signo = if relay.own_session {
+            job_signal(got.signo)
+        } else {
+            got.signo
+        };
+        signal_job(child, signo);
     } else {
         queue_signal(child, got.signo, FOR_GROUP_VALUE);
     }

@@ -581,12 +581,12 @@ fn exec_command(
     init::restore_mask(&prep.signal_mask)?;
     // As PID 1 the command already leads the new session and its process group.
     if plan.process.new_session && !plan.process.as_pid_1 {
-        // A process group of its own, led by the command, for the terminal's signals that the
-        // launcher passes on (init, which shares the session, is not in it). Init's group would
-        // not do: its leader's parent is outside the session, so the kernel ignores stop
-        // signals sent to it (an orphaned process group).
-        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))
-            .context("making the command a process group")?;
+        // A session of its own too, for a process group the launcher can pass the terminal's
+        // signals to (init, which must not get them back, is not in it). Its group is then
+        // orphaned (its leader's parent is in another session), so the kernel discards the
+        // stop signals the job raises itself, which nothing could resume; Ctrl-Z comes
+        // through as SIGSTOP, which is never discarded.
+        nix::unistd::setsid().context("starting the command's session")?;
     }
     handoff::close_sync_fd_for_command(plan);
     if plan.process.die_with_parent {
