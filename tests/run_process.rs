@@ -436,3 +436,35 @@ fn a_job_that_stops_itself_is_not_left_hanging() {
     assert_status(&out, 0);
     assert_eq!(stdout(&out), "child-went-on\nwent-on\n");
 }
+
+/// `stockade run -- yes | head -1` must end as `yes | head -1` does: yes killed by SIGPIPE
+/// (status 141), silently. The command gets the default disposition for SIGPIPE, not the
+/// ignored one stockade's own runtime sets up (an ignored signal stays ignored across exec),
+/// with which it would get EPIPE, complain and exit 1.
+#[test]
+fn a_command_writing_to_a_closed_pipe_dies_of_sigpipe() {
+    for front in [
+        vec!["run", "--"],
+        vec!["bwrap", "--ro-bind", "/", "/", "--"],
+        vec!["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--"],
+    ] {
+        let mut args = front.clone();
+        args.push("yes");
+        let mut child = stockade(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "y\n");
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (out.status.code(), stderr(&out).as_str()),
+            (Some(128 + libc::SIGPIPE), ""),
+            "{front:?}"
+        );
+    }
+}
