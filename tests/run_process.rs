@@ -468,3 +468,50 @@ fn a_command_writing_to_a_closed_pipe_dies_of_sigpipe() {
         );
     }
 }
+
+/// The command may itself exit 125, 126 or 127, the statuses stockade uses for its own
+/// failures. The README's way to tell them apart: the --json-status-fd line with `exit-code`
+/// is written only when the command ran.
+#[test]
+fn json_status_tells_the_commands_own_125_to_127_from_stockades() {
+    let status_line = |command: &[&str]| {
+        let mut args = vec!["run", "--json-status-fd", "1", "--"];
+        args.extend_from_slice(command);
+        let out = stockade(args).output().unwrap();
+        let text = stdout(&out);
+        let exit_line = text
+            .lines()
+            .find(|l| l.contains("\"exit-code\""))
+            .map(str::to_string);
+        (out.status.code(), exit_line)
+    };
+    for code in [125, 126, 127] {
+        let (status, line) = status_line(&["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(status, Some(code));
+        let line = line.unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("{{ \"exit-code\": {code}, \"reason\": \"exited\"")),
+            "{line}"
+        );
+    }
+    for (command, code) in [
+        (&["no-such-command-anywhere"][..], 127),
+        (&["/etc/passwd"][..], 126),
+        (&["--chdir-is-not-a-command"][..], 127),
+    ] {
+        assert_eq!(status_line(command), (Some(code), None), "{command:?}");
+    }
+    let out = stockade([
+        "run",
+        "--json-status-fd",
+        "1",
+        "--chdir",
+        "/no/such/dir",
+        "--",
+        "true",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 125);
+    assert!(!stdout(&out).contains("exit-code"), "{}", stdout(&out));
+}
