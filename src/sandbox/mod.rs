@@ -579,8 +579,10 @@ fn exec_command(
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
-    // As PID 1 the command already leads the new session and its process group.
-    if plan.process.new_session && !plan.process.as_pid_1 {
+    // As PID 1 the command already leads the new session and its process group. bwrap mode
+    // keeps bubblewrap's layout (the command in init's session: callers may look), and with it
+    // forwarding to the command alone.
+    if plan.process.new_session && !plan.process.as_pid_1 && !bwrap_mode(plan) {
         // A session of its own too, for a process group the launcher can pass the terminal's
         // signals to (init, which must not get them back, is not in it). Its group is then
         // orphaned (its leader's parent is in another session), so the kernel discards the
