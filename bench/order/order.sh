@@ -48,8 +48,10 @@ lines=(
 )
 pids=()
 for i in "${!lines[@]}"; do
+    # From the scratch directory: build and test bind the working directory, and refuse the
+    # user's home.
     # shellcheck disable=SC2086 # each line is split into its words on purpose
-    "$work/steptrace" "$user" "$work/stockade" "$work/trace.$i" stockade ${lines[$i]} \
+    (cd "$work" && exec "$work/steptrace" "$user" "$work/stockade" "$work/trace.$i" stockade ${lines[$i]}) \
         >"$work/log.$i" 2>&1 &
     pids+=($!)
     # As many at a time as there are CPUs.

@@ -96,8 +96,6 @@ int main(int argc, char **argv)
         setenv("HOME", pw->pw_dir, 1);
         setenv("USER", pw->pw_name, 1);
         setenv("LOGNAME", pw->pw_name, 1);
-        if (chdir(pw->pw_dir))
-            die("chdir");
         /* Stop before exec so that the parent can set the options first. */
         if (ptrace(PTRACE_TRACEME, 0, 0, 0))
             die("PTRACE_TRACEME");
