@@ -55,18 +55,9 @@ fn host_processes_with(token: &str) -> Vec<u32> {
     found
 }
 
-/// A `sleep` argument nobody else on the machine uses, to find the process from the host.
-fn unique_sleep() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("100.{}{}", std::process::id(), nanos % 100_000)
-}
-
 #[test]
 fn timeout_ends_the_whole_sandbox_with_124() {
-    let token = unique_sleep();
+    let token = unique_sleep(100);
     let start = Instant::now();
     // A background sleep too: SIGTERM must reach every process, not only the shell.
     let out = run_sh(
@@ -87,7 +78,7 @@ fn timeout_ends_the_whole_sandbox_with_124() {
 
 #[test]
 fn a_command_ignoring_sigterm_is_killed_after_kill_after() {
-    let token = unique_sleep();
+    let token = unique_sleep(100);
     let start = Instant::now();
     let out = run_sh(
         &["--timeout", "300ms", "--kill-after", "700ms"],

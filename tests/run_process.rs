@@ -82,18 +82,9 @@ fn sandboxed_sleep_running(token: &str) -> bool {
         .any(|&p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n"))
 }
 
-/// A `sleep` argument nobody else on the machine uses, to find the process from the host.
-fn unique_sleep() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("1000.{}{}", std::process::id(), nanos % 100_000)
-}
-
 #[test]
 fn nothing_of_the_sandbox_remains_after_it_exits() {
-    let token = unique_sleep();
+    let token = unique_sleep(1000);
     let out = run_sh(
         &[],
         &format!("sleep {token} & sleep {token} & echo started"),
@@ -107,7 +98,7 @@ fn nothing_of_the_sandbox_remains_after_it_exits() {
 
 #[test]
 fn nothing_remains_after_the_command_is_sigkilled() {
-    let token = unique_sleep();
+    let token = unique_sleep(1000);
     let out = run_sh(&[], &format!("sleep {token} & kill -9 $$"));
     assert_status(&out, 137);
     wait_until("leftover sleep to die", Duration::from_secs(3), || {
@@ -183,7 +174,7 @@ fn sigkill_the_parent_of_a_sandboxed_sleep(flags: &[&str], token: &str) {
 
 #[test]
 fn killing_stockades_parent_kills_the_sandbox() {
-    let token = unique_sleep();
+    let token = unique_sleep(1000);
     sigkill_the_parent_of_a_sandboxed_sleep(&[], &token);
     wait_until(
         "the sandbox to die with its caller",
@@ -194,7 +185,7 @@ fn killing_stockades_parent_kills_the_sandbox() {
 
 #[test]
 fn no_die_with_parent_lets_the_sandbox_outlive_its_caller() {
-    let token = unique_sleep();
+    let token = unique_sleep(1000);
     sigkill_the_parent_of_a_sandboxed_sleep(&["--no-die-with-parent"], &token);
     std::thread::sleep(Duration::from_millis(300));
     let left = host_processes_with(&token);
@@ -375,7 +366,7 @@ fn pipe_reaches_eof_while_the_sandbox_runs(args: &[&str]) -> bool {
 /// them too.
 #[test]
 fn stockade_holds_no_copy_of_the_callers_descriptors() {
-    let token = unique_sleep();
+    let token = unique_sleep(1000);
     let not_given = format!("echo started; exec sleep {token}");
     let closed = format!("exec 7>&-; echo started; exec sleep {token}");
     let cases: Vec<Vec<&str>> = vec![

@@ -136,15 +136,6 @@ fn processes_with(token: &str) -> Vec<(u32, char)> {
     found
 }
 
-/// A `sleep` argument nobody else on the machine uses, to find the process from the host.
-fn unique_sleep() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("1000.{}{}", std::process::id(), nanos % 100_000)
-}
-
 #[track_caller]
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -176,7 +167,7 @@ fn stockade_line(flags: &str, command: &str) -> String {
 fn ctrl_c_reaches_every_process_of_the_foreground_command() {
     require_ordinary_user();
     for flags in ["", "--keep-session --seccomp off"] {
-        let token = unique_sleep();
+        let token = unique_sleep(1000);
         let command = format!("trap : INT; echo ready; sleep {token}; echo sleep-status $?");
         let mut shell = JobShell::start(&format!(
             "{}; echo stockade-status $?",
@@ -203,7 +194,7 @@ fn ctrl_c_reaches_every_process_of_the_foreground_command() {
 fn ctrl_z_stops_the_sandboxed_job_and_fg_resumes_it() {
     require_ordinary_user();
     for flags in ["", "--keep-session --seccomp off"] {
-        let token = unique_sleep();
+        let token = unique_sleep(1000);
         let command = format!("echo ready; sleep {token}; echo resumed");
         let mut shell = JobShell::start(&format!(
             "{}\necho stopped-status $?\nread go\nfg >/dev/null\necho fg-status $?",

@@ -197,3 +197,13 @@ pub fn on_a_terminal(mut cmd: Command, byte: u8) -> (Output, bool) {
     let _ = file.read_to_end(&mut echoed);
     (out, echoed.contains(&byte))
 }
+
+/// A `sleep` argument of about `seconds` that nobody else on the machine uses, to find the
+/// process from the host.
+pub fn unique_sleep(seconds: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{seconds}.{}{}", std::process::id(), nanos % 100_000)
+}
