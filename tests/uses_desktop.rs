@@ -1163,3 +1163,62 @@ fn desktop_app_reads_the_hosts_machine_id() {
         common::skip("this host has no machine id to hand over");
     }
 }
+
+/// GTK looks for the accessibility bus (AT-SPI) on every start. stockade does not proxy that
+/// bus, so the profile turns GTK's bridge off (NO_AT_BRIDGE) instead of letting every
+/// application start the bus's launcher on the host and then warn that it cannot connect.
+#[test]
+fn a_gtk_window_opens_without_accessibility_bus_noise() {
+    if !uses_support::profile_available("desktop") {
+        common::skip("the desktop profile is not in this build yet (profiles issue)");
+        return;
+    }
+    let gtk = "import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk";
+    let have_gtk = Command::new("python3")
+        .args(["-c", gtk])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_gtk {
+        common::skip("GTK 3 for python3 is not installed (Debian: python3-gi gir1.2-gtk-3.0)");
+        return;
+    }
+    let Some(x) = xvfb_or_skip() else {
+        return;
+    };
+    let bus = match SessionBus::start() {
+        Ok(bus) => bus,
+        Err(why) => {
+            common::skip(&why);
+            return;
+        }
+    };
+    let script = format!(
+        "{gtk}, GLib\nw = Gtk.Window()\nw.show_all()\nGLib.timeout_add(300, Gtk.main_quit)\n\
+         Gtk.main()\nprint('window shown')"
+    );
+    let out = common::stockade([
+        "run",
+        "--profile",
+        "desktop",
+        "--",
+        "python3",
+        "-c",
+        &script,
+    ])
+    .env("DISPLAY", &x.display)
+    .env("XAUTHORITY", &x.xauthority)
+    .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+    .env_remove("WAYLAND_DISPLAY")
+    .env_remove("NO_AT_BRIDGE")
+    .output()
+    .expect("running stockade");
+    let err = common::stderr(&out);
+    common::assert_status(&out, 0);
+    assert_eq!(common::stdout(&out), "window shown\n", "{err}");
+    let lower = err.to_lowercase();
+    assert!(
+        !lower.contains("accessibility") && !lower.contains("at-spi"),
+        "{err}"
+    );
+}
