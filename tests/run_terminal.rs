@@ -39,9 +39,18 @@ impl JobShell {
         let slave_fd = slave.as_raw_fd();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", &format!("set -m\n{script}")]);
-        // SAFETY: setsid, ioctl and dup2 are async-signal-safe.
+        // SAFETY: sigaction, setsid, ioctl and dup2 are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
+                // A terminal's session starts with the default actions. A test run started
+                // as an asynchronous list of a shell without job control (`cargo test &`)
+                // inherits SIGINT and SIGQUIT ignored, and an ignored signal is dropped when
+                // the terminal sends it: the shell and stockade would never see Ctrl-C.
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                for signal in [libc::SIGINT, libc::SIGQUIT] {
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                }
                 libc::setsid();
                 if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
