@@ -283,9 +283,7 @@ fn merge_env(into: &mut EnvTable, from: &EnvTable, layer: &Layer) -> Result<()> 
     // Unsets first: a pattern takes the values inherited from the profiles below, not the
     // ones this layer sets (which the plan applies after every pattern).
     for name in &from.unset {
-        let pattern = &name.get_ref().0;
-        into.set
-            .retain(|set, _| !crate::plan::name_matches(pattern, set.0.as_bytes()));
+        into.set.retain(|set, _| !name.get_ref().takes(set));
         if !into.unset.iter().any(|n| n.get_ref() == name.get_ref()) {
             into.unset.push(name.clone());
         }

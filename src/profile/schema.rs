@@ -395,6 +395,15 @@ impl EnvPattern {
     pub fn is_pattern(&self) -> bool {
         self.0.contains('*')
     }
+
+    /// Whether it takes the variable `name`: a name only itself, exactly (as the plan's
+    /// `Unset` does), a pattern what it matches.
+    pub fn takes(&self, name: &EnvName) -> bool {
+        match self.is_pattern() {
+            true => crate::plan::name_matches(&self.0, name.0.as_bytes()),
+            false => self.0 == name.0,
+        }
+    }
 }
 
 impl FromProfileStr for EnvPattern {

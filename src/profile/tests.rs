@@ -350,6 +350,18 @@ fn env_unset_patterns_clear_what_is_inherited_and_keep_what_is_set() {
             EnvOp::Unset("NAMED".into()),
         ]
     );
+    // A name takes only itself: an inherited `token` stays when `TOKEN` is unset.
+    let catalog = catalog
+        .with(Origin::BuiltIn, "lower", "[env]\nset = { token = \"t\" }\n")
+        .with(
+            Origin::User,
+            "r",
+            "extends = \"lower\"\n[env]\nunset = [\"TOKEN\"]\n",
+        );
+    assert!(plan(&catalog, "r")
+        .env
+        .ops
+        .contains(&EnvOp::Set("token".into(), "t".into())));
     // A pattern is removed as written.
     let catalog = catalog.with(
         Origin::User,
