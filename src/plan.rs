@@ -148,6 +148,16 @@ pub enum EnvOp {
     UnsetMatching(String),
 }
 
+/// The host directory a command's relative paths start from: an absolute `--chdir`, which is
+/// also a host path, else the caller's working directory (a relative `--chdir` is taken
+/// inside the sandbox, where the host cannot follow it).
+pub fn working_dir_on_host(chdir: Option<&std::path::Path>) -> Option<PathBuf> {
+    match chdir {
+        Some(dir) if dir.is_absolute() => Some(dir.to_path_buf()),
+        _ => std::env::current_dir().ok(),
+    }
+}
+
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters and letters
 /// match in either case: secrets are named `GITHUB_TOKEN` and `npm_config__authToken` alike.
 pub fn name_matches(pattern: &str, name: &[u8]) -> bool {

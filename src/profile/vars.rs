@@ -216,6 +216,9 @@ impl Serialize for PathTemplate {
 pub struct Vars {
     app: Option<String>,
     command: Option<std::ffi::OsString>,
+    /// `${COMMAND_DIR}`, looked for once: whether it has a value decides entries, then
+    /// their paths and checks use it (stats and a getcwd each time otherwise).
+    command_dir: OnceCell<Option<String>>,
     chdir: Option<std::path::PathBuf>,
     fixed: BTreeMap<String, String>,
     cache: BTreeMap<&'static str, OnceCell<String>>,
@@ -227,6 +230,7 @@ impl Vars {
         Vars {
             app,
             command: None,
+            command_dir: OnceCell::new(),
             chdir: None,
             fixed: BTreeMap::new(),
             cache: KNOWN.iter().map(|k| (*k, OnceCell::new())).collect(),
@@ -273,16 +277,18 @@ impl Vars {
     /// binaries from there (`CARGO_BIN_EXE_*`). A bare name is looked up in `PATH` inside
     /// the sandbox, so it has none.
     fn command_dir(&self) -> Option<String> {
+        self.command_dir
+            .get_or_init(|| self.find_command_dir())
+            .clone()
+    }
+
+    fn find_command_dir(&self) -> Option<String> {
         let command = std::path::Path::new(self.command.as_deref()?);
         if !command.as_os_str().as_encoded_bytes().contains(&b'/') {
             return None;
         }
         // A relative command is run from the working directory inside: --chdir's, if given.
-        let base = match &self.chdir {
-            Some(dir) if dir.is_absolute() => dir.clone(),
-            _ => std::env::current_dir().ok()?,
-        };
-        let path = base.join(command);
+        let path = crate::plan::working_dir_on_host(self.chdir.as_deref())?.join(command);
         if !path.is_file() {
             return None;
         }

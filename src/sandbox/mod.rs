@@ -254,11 +254,9 @@ fn advise_binding(plan: &Plan, message: String) -> String {
         return failure.to_string();
     };
     // Resolved as exec inside resolved it: from the working directory the command got.
-    let base = match &plan.chdir {
-        Some(dir) if dir.is_absolute() => Some(dir.clone()),
-        _ => std::env::current_dir().ok(),
-    };
-    let on_host = base.map(|b| b.join(command)).filter(|p| p.exists());
+    let on_host = crate::plan::working_dir_on_host(plan.chdir.as_deref())
+        .map(|b| b.join(command))
+        .filter(|p| p.exists());
     match on_host.as_deref().and_then(Path::parent) {
         Some(dir) => {
             // `..` and links resolved: a destination may not contain `..`.
