@@ -253,7 +253,9 @@ pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> R
             let Some(path) = dest.get_ref().expand_if_present(vars)? else {
                 continue;
             };
-            if let Some(why) = too_wide_a_variable(dest.get_ref(), &path, vars, "cover") {
+            if let Some(why) =
+                too_wide_a_variable(dest.get_ref(), &path, vars, PathUse::Destination)
+            {
                 return Err(layer.error(dest.span(), &why));
             }
         }
@@ -267,7 +269,7 @@ pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> R
         let Some(path) = src.get_ref().expand_if_present(vars)? else {
             continue;
         };
-        if let Some(why) = too_wide_a_variable(src.get_ref(), &path, vars, "expose") {
+        if let Some(why) = too_wide_a_variable(src.get_ref(), &path, vars, PathUse::Source) {
             return Err(layer.error(src.span(), &why));
         }
         let optional = entry.optional.as_ref().is_some_and(|t| *t.get_ref());
@@ -287,6 +289,15 @@ pub fn check_host_paths(chain: &[Layer], merged: &ProfileFile, vars: &Vars) -> R
     Ok(())
 }
 
+/// What an entry's path is to the sandbox.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathUse {
+    /// A host path bound or copied in: too wide, it exposes what the profile hides.
+    Source,
+    /// A place in the sandbox: too wide, it covers the sandbox's root.
+    Destination,
+}
+
 /// Why a path written with a variable must not be used here: `${CWD}` run from `/` or from the
 /// home directory (or a directory above it) would bind the whole filesystem or the whole home,
 /// writable in `build`, which the profile's tmpfs over `${HOME}` is there to hide; and a
@@ -296,43 +307,36 @@ fn too_wide_a_variable(
     template: &PathTemplate,
     path: &str,
     vars: &Vars,
-    verb: &str,
+    used_as: PathUse,
 ) -> Option<String> {
-    if !template.raw().contains("${") {
-        return None;
-    }
-    let path = Path::new(path);
-    let shown = crate::error::printable(&path.to_string_lossy());
     let raw = template.raw();
-    let variable = raw
-        .split("${")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .unwrap_or_default();
+    let variable = raw.split("${").nth(1)?.split('}').next()?;
     let advice = match variable {
         "CWD" => "run it from a project's directory, or name one with --chdir".to_string(),
         other => format!("set {other} to a directory of its own"),
     };
+    let path = Path::new(path);
+    let shown = crate::error::printable(&path.to_string_lossy());
     if path.parent().is_none() {
-        let what = match verb {
-            "cover" => "the sandbox's whole root",
-            _ => "the whole filesystem",
+        let (verb, what) = match used_as {
+            PathUse::Destination => ("cover", "the sandbox's whole root"),
+            PathUse::Source => ("expose", "the whole filesystem"),
         };
         return Some(format!(
-            "{} is {shown} here, so this would {verb} {what} ({advice})",
-            template.raw()
+            "{raw} is {shown} here, so this would {verb} {what} ({advice})"
         ));
+    }
+    if used_as == PathUse::Destination {
+        return None;
     }
     let home = vars.get("HOME").ok()?;
     // getcwd gives the real path, $HOME may go through a link (/home -> /var/home): compare
     // real paths.
     let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let holds_home = real(Path::new(&home)).starts_with(real(path));
-    (verb == "expose" && holds_home).then(|| {
+    real(Path::new(&home)).starts_with(real(path)).then(|| {
         format!(
-            "{} is {shown} here, which holds your home directory {}, so this would expose \
+            "{raw} is {shown} here, which holds your home directory {}, so this would expose \
              all of it ({advice})",
-            template.raw(),
             crate::error::printable(&home)
         )
     })
