@@ -205,7 +205,13 @@ pub enum NetMode {
     /// The host's network namespace.
     Host,
     /// A private namespace connected through `pasta` (user-mode networking).
-    Pasta { publish: Vec<String> },
+    Pasta {
+        publish: Vec<String>,
+        /// Whether the gateway address leads to the host's loopback (pasta's default, which
+        /// stockade turns off unless asked: services that listen only on the host's 127.0.0.1
+        /// trust whoever can connect).
+        host_loopback: bool,
+    },
 }
 
 /// What happens when the seccomp filter meets a syscall that is not on the allowlist.

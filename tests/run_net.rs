@@ -1,6 +1,7 @@
 //! Networking: `--net pasta` with `--publish`, the host's loopback through pasta's gateway
-//! mapping, and `--net none` reaching neither. Only loopback on the host and addresses inside
-//! the sandbox's own namespace are ever contacted.
+//! only with `--host-loopback`, and `--net none` reaching neither. Only loopback on the host,
+//! addresses inside the sandbox's own namespace and a network namespace the test makes
+//! itself are ever contacted.
 
 mod common;
 
@@ -159,16 +160,84 @@ fn published_port_reaches_a_server_inside() {
     assert_eq!(status.code(), Some(0));
 }
 
-#[test]
-fn host_loopback_is_reached_through_the_pasta_gateway() {
+/// A network the test makes for itself: a user and network namespace (`unshare -Urn`) with
+/// loopback up and a veth pair whose far end answers nobody, set as the default route, so
+/// that pasta has an uplink and whatever it sends to the gateway leaves no machine. In it a
+/// listener on 127.0.0.1 (that namespace's loopback, standing for the host's) reports whether
+/// anything connected, and `stockade run --net pasta EXTRA` connects to the gateway address.
+/// Prints the client's line, then the listener's.
+const GATEWAY_PROBE: &str = r#"
+ip link add v0 type veth peer name v1 && ip link set v1 up &&
+ip addr add 198.51.100.2/24 dev v0 && ip link set v0 up && ip link set lo up &&
+ip route add default via 198.51.100.1 || { echo "no-test-network"; exit 0; }
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 47001)); s.listen(1); s.settimeout(6)
+print("listening", flush=True)
+try:
+    c, _ = s.accept(); c.sendall(b"secret\n"); c.close(); print("listener: connected")
+except OSError:
+    print("listener: nobody came")
+' > listener.out &
+until grep -q listening listener.out 2>/dev/null; do sleep 0.05; done
+"$STOCKADE" run --net pasta $EXTRA -- python3 -c '
+import socket
+try:
+    s = socket.create_connection(("198.51.100.1", 47001), timeout=2)
+    print("client:", s.recv(100).decode().strip())
+except OSError as e:
+    print("client:", type(e).__name__)
+'
+wait
+grep listener: listener.out
+"#;
+
+/// Runs [`GATEWAY_PROBE`] with `extra` stockade flags; None (and why) when it cannot run here.
+fn probe_gateway(extra: &str) -> Result<String, String> {
     if let Some(why) = pasta_unusable() {
-        skip(&why);
-        return;
+        return Err(why);
     }
-    let port = host_server("hello from host\n");
-    let out = client_inside("pasta", "gateway", port);
+    if !have("unshare") || !have("ip") {
+        return Err("unshare (util-linux) and ip (iproute2) make the test's network".into());
+    }
+    let dir = TempDir::new("gateway");
+    let out = std::process::Command::new("unshare")
+        .args(["-Urn", "sh", "-c", GATEWAY_PROBE])
+        .current_dir(dir.path())
+        .env("STOCKADE", stockade_bin())
+        .env("EXTRA", extra)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    if said.contains("no-test-network") {
+        return Err(format!("cannot make a veth pair here: {}", stderr(&out)));
+    }
     assert_status(&out, 0);
-    assert_eq!(stdout(&out), "hello from host\n", "{}", stderr(&out));
+    Ok(said)
+}
+
+/// pasta maps the gateway address to the host's loopback unless told not to: stockade tells
+/// it, so an untrusted build given a network cannot use services that listen only on the
+/// host's 127.0.0.1 (they trust whoever can connect).
+#[test]
+fn the_host_loopback_is_not_reached_through_the_pasta_gateway() {
+    let said = match probe_gateway("") {
+        Ok(said) => said,
+        Err(why) => return skip(&why),
+    };
+    assert!(said.contains("listener: nobody came"), "{said}");
+    assert!(!said.contains("secret"), "{said}");
+    assert!(said.contains("client: "), "{said}");
+}
+
+#[test]
+fn host_loopback_opens_the_host_loopback_at_the_gateway() {
+    let said = match probe_gateway("--host-loopback") {
+        Ok(said) => said,
+        Err(why) => return skip(&why),
+    };
+    assert!(said.contains("client: secret"), "{said}");
+    assert!(said.contains("listener: connected"), "{said}");
 }
 
 #[test]
@@ -227,6 +296,9 @@ fn pasta_errors_are_setup_errors() {
     let out = run_sh(&["--publish", "8080:80"], "true");
     assert_status(&out, 125);
     assert!(stderr(&out).contains("--publish needs --net pasta"));
+    let out = run_sh(&["--host-loopback"], "true");
+    assert_status(&out, 125);
+    assert!(stderr(&out).contains("--host-loopback needs --net pasta"));
     let out = run_sh(&["--net", "pasta", "--publish", "80"], "true");
     assert_status(&out, 125);
     assert!(stderr(&out).contains("--publish 80"), "{}", stderr(&out));

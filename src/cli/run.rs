@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// With --net pasta: forward a host port to a sandbox port
     #[arg(long, value_name = "[HOST_IP:]HOST_PORT:SANDBOX_PORT[/tcp|udp]", action = clap::ArgAction::Append, help_heading = "Network")]
     pub publish: Vec<String>,
+    /// With --net pasta: the gateway address leads to the host's loopback, so the sandbox can
+    /// reach services listening only on the host's 127.0.0.1 and ::1 (off by default)
+    #[arg(long, help_heading = "Network")]
+    pub host_loopback: bool,
 
     /// Set a resource limit for the command: as, core, cpu, data, fsize, memlock, nofile, nproc, stack
     #[arg(long, value_name = "NAME=SOFT[:HARD]", action = clap::ArgAction::Append, help_heading = "Limits")]
@@ -488,12 +492,19 @@ fn apply_network(args: &RunArgs, plan: &mut Plan) -> Result<()> {
         Some("pasta") => {
             plan.net = NetMode::Pasta {
                 publish: Vec::new(),
+                host_loopback: false,
             }
         }
         _ => {}
     }
+    if args.host_loopback {
+        let NetMode::Pasta { host_loopback, .. } = &mut plan.net else {
+            bail!(Failure::setup("--host-loopback needs --net pasta"));
+        };
+        *host_loopback = true;
+    }
     if !args.publish.is_empty() {
-        let NetMode::Pasta { publish } = &mut plan.net else {
+        let NetMode::Pasta { publish, .. } = &mut plan.net else {
             bail!(Failure::setup("--publish needs --net pasta"));
         };
         for spec in &args.publish {

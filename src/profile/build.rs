@@ -124,6 +124,7 @@ fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<
         Net::Host => NetMode::Host,
         Net::Pasta => NetMode::Pasta {
             publish: Vec::new(),
+            host_loopback: false,
         },
     };
     plan.namespaces.net = plan.net != NetMode::Host;

@@ -134,7 +134,14 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     // before anything exists, pasta's starter because it must stay in the caller's namespace.
     let cgroup = cgroup::SandboxCgroup::create(&plan.limits)?;
     let pasta = match &plan.net {
-        NetMode::Pasta { publish } => Some(pasta::Starter::fork(publish, plan.process.verbose)?),
+        NetMode::Pasta {
+            publish,
+            host_loopback,
+        } => Some(pasta::Starter::fork(
+            publish,
+            *host_loopback,
+            plan.process.verbose,
+        )?),
         _ => None,
     };
     userns::setup(plan).map_err(|e| {

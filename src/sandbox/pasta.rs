@@ -132,7 +132,7 @@ fn is_executable(path: &std::path::Path) -> bool {
 }
 
 /// pasta's arguments, except the target namespaces (known only once the child exists).
-fn arguments(publish: &[Publish], ready_fd: i32) -> Vec<String> {
+fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<String> {
     let mut args: Vec<String> = ["--config-net", "--quiet", "--foreground"]
         .map(String::from)
         .to_vec();
@@ -153,6 +153,12 @@ fn arguments(publish: &[Publish], ready_fd: i32) -> Vec<String> {
         }
     }
     args.extend(["-T", "none", "-U", "none"].map(String::from));
+    // pasta's default also turns connections to the gateway address into connections to the
+    // host's loopback: every service that listens only there (databases, dev servers, CUPS,
+    // debuggers), which trusts whoever can connect, would be the sandbox's to use.
+    if !host_loopback {
+        args.push("--no-map-gw".into());
+    }
     args
 }
 
@@ -173,7 +179,7 @@ pub struct Running {
 
 impl Starter {
     /// Forks the starter. It waits for the sandbox's pid, then execs pasta.
-    pub fn fork(publish: &[String], verbose: bool) -> Result<Starter> {
+    pub fn fork(publish: &[String], host_loopback: bool, verbose: bool) -> Result<Starter> {
         let program =
             CString::new(find()?.into_os_string().into_encoded_bytes()).context("pasta path")?;
         check_tun()?;
@@ -184,7 +190,7 @@ impl Starter {
         let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
         let (pid_r, pid_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
         let (ready_r, ready_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
-        let base = arguments(&publish, ready_w.as_raw_fd());
+        let base = arguments(&publish, host_loopback, ready_w.as_raw_fd());
         let diagnostics = match verbose {
             true => None,
             false => Some(memory_file()?),
@@ -353,10 +359,13 @@ mod tests {
 
     #[test]
     fn only_published_ports_are_forwarded() {
-        let args = arguments(&[parse_publish("127.0.0.1:8080:80").unwrap()], 9).join(" ");
+        let args = arguments(&[parse_publish("127.0.0.1:8080:80").unwrap()], false, 9).join(" ");
         assert!(args.contains("-t 127.0.0.1/8080:80"), "{args}");
         assert!(args.contains("-u none"), "{args}");
         assert!(args.contains("-T none -U none"), "{args}");
         assert!(args.contains("--pid /proc/self/fd/9"), "{args}");
+        assert!(args.contains("--no-map-gw"), "{args}");
+        let args = arguments(&[], true, 9).join(" ");
+        assert!(!args.contains("--no-map-gw"), "{args}");
     }
 }
