@@ -170,8 +170,8 @@ fn cases(profiles: &TempDir, watch: &TempDir) -> Vec<Case> {
             what: "destination outside the root",
             args: guard(strings(&["--tmpfs", "/w/../../../escape"])),
             status: 125,
-            message: "stockade: destination /w/../../../escape contains '..', which would \
-                      leave the new root"
+            message: "stockade: tmpfs /w/../../../escape: the destination contains '..', \
+                      which would leave the new root"
                 .into(),
         },
         Case {

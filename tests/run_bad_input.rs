@@ -110,7 +110,8 @@ fn bad_input_is_one_line_status_125_and_leaves_nothing() {
                 "--".into(),
                 "true".into(),
             ],
-            "stockade: destination /w/../../escape contains '..', which would leave the new root"
+            "stockade: dir /w/../../escape: the destination contains '..', which would leave the \
+             new root"
                 .into(),
         ),
         (
@@ -121,7 +122,8 @@ fn bad_input_is_one_line_status_125_and_leaves_nothing() {
                 "--".into(),
                 "true".into(),
             ],
-            "stockade: destination relative must be an absolute path inside the sandbox".into(),
+            "stockade: tmpfs relative: the destination must be an absolute path inside the sandbox"
+                .into(),
         ),
         (
             vec![

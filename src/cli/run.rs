@@ -398,8 +398,7 @@ pub fn check_destination(op: &FsOp) -> Result<()> {
     let dest = op.dest();
     if !dest.is_absolute() {
         bail!(Failure::setup(format!(
-            "destination {} must be an absolute path inside the sandbox",
-            dest.display()
+            "{op}: the destination must be an absolute path inside the sandbox"
         )));
     }
     if dest
@@ -407,8 +406,7 @@ pub fn check_destination(op: &FsOp) -> Result<()> {
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
         bail!(Failure::setup(format!(
-            "destination {} contains '..', which would leave the new root",
-            dest.display()
+            "{op}: the destination contains '..', which would leave the new root"
         )));
     }
     Ok(())
