@@ -240,6 +240,73 @@ fn host_loopback_opens_the_host_loopback_at_the_gateway() {
     assert!(said.contains("listener: connected"), "{said}");
 }
 
+/// A host whose resolver listens on its own loopback (systemd-resolved's 127.0.0.53): the
+/// test's namespace (as in [`GATEWAY_PROBE`], plus a mount namespace) gets such a resolv.conf
+/// and a resolver on 127.0.0.53 that answers every A query with 192.0.2.77, and a program in
+/// `stockade run --net pasta` looks a name up.
+const LOOPBACK_RESOLVER: &str = r#"
+ip link add v0 type veth peer name v1 && ip link set v1 up &&
+ip addr add 198.51.100.2/24 dev v0 && ip link set v0 up && ip link set lo up &&
+ip route add default via 198.51.100.1 || { echo "no-test-network"; exit 0; }
+printf 'nameserver 127.0.0.53\noptions edns0\nsearch example.test\n' > resolv.conf
+mount --bind resolv.conf /etc/resolv.conf || { echo "no-test-network"; exit 0; }
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.53", 53)); s.settimeout(8)
+print("listening", flush=True)
+try:
+    while True:
+        q, peer = s.recvfrom(512)
+        question = q[12:q.index(b"\0", 12) + 5]
+        a = question[-4:-2] == b"\0\1"
+        answer = b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4" + bytes([192, 0, 2, 77]) if a else b""
+        s.sendto(q[:2] + b"\x81\x80\0\1\0" + bytes([a]) + b"\0\0\0\0" + question + answer, peer)
+except OSError:
+    pass
+' > resolver.out &
+until grep -q listening resolver.out 2>/dev/null; do sleep 0.05; done
+"$STOCKADE" run --net pasta -- python3 -c '
+import socket
+print(open("/etc/resolv.conf").read().replace("\n", ";"))
+try:
+    print("resolved:", socket.gethostbyname("pkg.example"))
+except OSError as e:
+    print("failed:", e)
+'
+"#;
+
+#[test]
+fn a_resolver_on_the_hosts_loopback_answers_through_pasta() {
+    if let Some(why) = pasta_unusable() {
+        return skip(&why);
+    }
+    if !have("unshare") || !have("ip") || !have("python3") {
+        return skip("unshare, ip and python3 make the test's network and resolver");
+    }
+    let dir = TempDir::new("resolver");
+    let out = std::process::Command::new("unshare")
+        .args(["-Urnm", "sh", "-c", LOOPBACK_RESOLVER])
+        .current_dir(dir.path())
+        .env("STOCKADE", stockade_bin())
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    if said.contains("no-test-network") {
+        return skip(&format!("cannot make the test's network: {}", stderr(&out)));
+    }
+    assert_status(&out, 0);
+    assert!(
+        said.contains("resolved: 192.0.2.77"),
+        "{said} {}",
+        stderr(&out)
+    );
+    // The rest of the host's file is kept.
+    assert!(
+        said.contains("nameserver 169.254.1.1;options edns0;search example.test;"),
+        "{said}"
+    );
+}
+
 #[test]
 fn net_none_reaches_neither_the_host_nor_is_reached() {
     if !have("python3") {

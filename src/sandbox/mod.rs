@@ -106,6 +106,14 @@ pub fn launch(plan: &Plan) -> Result<i32> {
             return fallback::run(plan, &why);
         }
     }
+    let with_resolver;
+    let plan = match pasta::with_reachable_resolver(plan) {
+        Some(changed) => {
+            with_resolver = changed;
+            &with_resolver
+        }
+        None => plan,
+    };
     // Desktop sockets are looked up and the D-Bus proxy started first, as the caller on the
     // host; both add binds to a copy of the plan. The proxy is stopped when `_proxy` drops,
     // after the sandbox has ended.

@@ -24,6 +24,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::error::Failure;
+use crate::plan::{FsOp, NetMode, Plan};
 
 /// One `--publish` forwarding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +154,7 @@ fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<Str
         }
     }
     args.extend(["-T", "none", "-U", "none"].map(String::from));
+    args.extend(["--dns-forward".into(), DNS_FORWARD.into()]);
     // pasta's default also turns connections to the gateway address into connections to the
     // host's loopback: every service that listens only there (databases, dev servers, CUPS,
     // debuggers), which trusts whoever can connect, would be the sandbox's to use.
@@ -160,6 +162,69 @@ fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<Str
         args.push("--no-map-gw".into());
     }
     args
+}
+
+/// Where the sandbox finds the host's resolver when the host's resolv.conf names one on the
+/// host's loopback: pasta answers DNS queries sent here by asking that resolver. Link-local,
+/// so no real server is hidden by it (podman's pasta setup uses the same address).
+const DNS_FORWARD: &str = "169.254.1.1";
+
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The plan with a resolv.conf the sandbox can use, when the one it binds names a resolver on
+/// the host's loopback (systemd-resolved's 127.0.0.53, a local dnsmasq or unbound): the
+/// sandbox's loopback is its own, so every lookup would fail. None when nothing needs to change
+/// (no pasta, no resolv.conf bound, or a first nameserver pasta reaches as it is).
+pub fn with_reachable_resolver(plan: &Plan) -> Option<Plan> {
+    if !matches!(plan.net, NetMode::Pasta { .. }) {
+        return None;
+    }
+    let index = plan
+        .fs
+        .iter()
+        .rposition(|op| op.dest() == std::path::Path::new(RESOLV_CONF))?;
+    let (FsOp::Bind { src, .. } | FsOp::Copy { src, .. }) = &plan.fs[index] else {
+        return None;
+    };
+    let contents = reachable_resolv_conf(&std::fs::read_to_string(src).ok()?)?;
+    let mut plan = plan.clone();
+    plan.fs[index] = FsOp::File {
+        dest: RESOLV_CONF.into(),
+        contents: contents.into_bytes(),
+        mode: Some(0o644),
+    };
+    Some(plan)
+}
+
+/// `host`'s resolv.conf with its loopback nameservers replaced by [`DNS_FORWARD`], when the
+/// first nameserver is on loopback (the one pasta forwards to); other lines are kept.
+fn reachable_resolv_conf(host: &str) -> Option<String> {
+    let nameserver = |line: &str| -> Option<IpAddr> {
+        let mut words = line.split_whitespace();
+        (words.next() == Some("nameserver"))
+            .then(|| words.next()?.parse().ok())
+            .flatten()
+    };
+    if !host.lines().find_map(nameserver)?.is_loopback() {
+        return None;
+    }
+    let mut out = String::new();
+    let mut forwarded = false;
+    for line in host.lines() {
+        match nameserver(line) {
+            // The host's other loopback resolvers are as unreachable as the first.
+            Some(addr) if addr.is_loopback() && forwarded => continue,
+            Some(addr) if addr.is_loopback() => {
+                out.push_str(&format!("nameserver {DNS_FORWARD}\n"));
+                forwarded = true;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Some(out)
 }
 
 /// The starter, forked before the launcher enters the new user namespace.
@@ -331,6 +396,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_loopback_resolver_is_reached_through_pastas_forward_address() {
+        let stub =
+            "# systemd-resolved\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n";
+        assert_eq!(
+            reachable_resolv_conf(stub).unwrap(),
+            "# systemd-resolved\nnameserver 169.254.1.1\noptions edns0 trust-ad\nsearch lan\n"
+        );
+        let mixed = "nameserver ::1\nnameserver 127.0.0.1\nnameserver 192.0.2.53\n";
+        assert_eq!(
+            reachable_resolv_conf(mixed).unwrap(),
+            "nameserver 169.254.1.1\nnameserver 192.0.2.53\n"
+        );
+        // pasta reaches these as they are.
+        for usable in [
+            "nameserver 10.255.255.53\n",
+            "nameserver 192.0.2.53\nnameserver 127.0.0.53\n",
+            "search lan\n",
+            "",
+        ] {
+            assert_eq!(reachable_resolv_conf(usable), None, "{usable:?}");
+        }
+    }
+
+    #[test]
     fn publish_specs() {
         let p = parse_publish("8080:80").unwrap();
         assert_eq!(
@@ -365,6 +454,7 @@ mod tests {
         assert!(args.contains("-T none -U none"), "{args}");
         assert!(args.contains("--pid /proc/self/fd/9"), "{args}");
         assert!(args.contains("--no-map-gw"), "{args}");
+        assert!(args.contains("--dns-forward 169.254.1.1"), "{args}");
         let args = arguments(&[], true, 9).join(" ");
         assert!(!args.contains("--no-map-gw"), "{args}");
     }
