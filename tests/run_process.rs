@@ -428,6 +428,101 @@ fn a_job_that_stops_itself_is_not_left_hanging() {
     assert_eq!(stdout(&out), "child-went-on\nwent-on\n");
 }
 
+/// wait(2) with WUNTRACED on `pid` until it stops or ends, polled so that a hang fails the test.
+fn wait_stopped_or_ended(pid: nix::unistd::Pid) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let start = Instant::now();
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)).unwrap() {
+            WaitStatus::StillAlive => {}
+            status => return status,
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "stockade neither stopped nor ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// stockade as a job of a job-control shell: a process group of its own, whose parent (this
+/// test) is in the same session, so that the group is not orphaned.
+fn as_a_shells_job(args: &[&str]) -> (std::process::Child, nix::unistd::Pid) {
+    let child = stockade(args)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    (child, pid)
+}
+
+/// With a caller that could continue it, a job that stops itself stops stockade too, as the
+/// caller's wait(2) shows (so a shell gets its prompt back), and SIGCONT to stockade resumes
+/// the job, whose status comes back.
+#[test]
+fn a_job_that_stops_itself_stops_stockade_for_a_caller_with_job_control() {
+    use nix::sys::wait::WaitStatus;
+    for stop in ["kill -STOP $$", "kill -STOP 0"] {
+        let script = format!("{stop}; echo went-on; exit 5");
+        let (mut child, pid) = as_a_shells_job(&["run", "--", "sh", "-c", &script]);
+        let stopped = wait_stopped_or_ended(pid);
+        // SIGSTOP is taken as SIGTSTP, a stop signal the kernel discards where no shell could
+        // continue stockade.
+        let expected = nix::sys::signal::Signal::SIGTSTP;
+        assert_eq!(stopped, WaitStatus::Stopped(pid, expected), "{stop}");
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+        assert_eq!(
+            wait_stopped_or_ended(pid),
+            WaitStatus::Exited(pid, 5),
+            "{stop}"
+        );
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "went-on\n", "{stop}");
+    }
+}
+
+/// `--timeout` is a wall-clock limit, and holds while the job is stopped: stockade, stopped
+/// with it, wakes at the deadline and ends the sandbox (SIGTERM, which a stopped process
+/// acts on only once continued, then SIGKILL after the grace period), status 124, without
+/// anybody continuing it.
+#[test]
+fn a_timeout_ends_a_stopped_job_at_its_deadline() {
+    use nix::sys::wait::WaitStatus;
+    let args = [
+        "run",
+        "--timeout",
+        "2",
+        "--kill-after",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "kill -STOP $$; echo went-on",
+    ];
+    let (mut child, pid) = as_a_shells_job(&args);
+    let stopped = wait_stopped_or_ended(pid);
+    assert_eq!(
+        stopped,
+        WaitStatus::Stopped(pid, nix::sys::signal::Signal::SIGTSTP)
+    );
+    assert_eq!(wait_stopped_or_ended(pid), WaitStatus::Exited(pid, 124));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "", "the job went on");
+}
+
 /// `stockade run -- yes | head -1` must end as `yes | head -1` does: yes killed by SIGPIPE
 /// (status 141), silently. The command gets the default disposition for SIGPIPE, not the
 /// ignored one stockade's own runtime sets up (an ignored signal stays ignored across exec),

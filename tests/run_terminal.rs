@@ -295,3 +295,68 @@ fn one_ctrl_c_is_one_sigint_when_the_sandbox_shares_the_terminal() {
         );
     }
 }
+
+/// `line` in a job-control shell, followed by what shows that the shell got its prompt back
+/// (it reports the status and runs the next command it is given) and by `fg`.
+fn stop_then_fg(line: &str) -> JobShell {
+    JobShell::start(&format!(
+        "{line}\necho stopped-status $?\nread go\necho next-command-ran\nfg >/dev/null\n\
+         echo fg-status $?"
+    ))
+}
+
+/// Checks, once the shell of [`stop_then_fg`] has seen the job stop, that the job stays
+/// stopped (prints its "resumed" line only after `fg`) and that its status comes back.
+#[track_caller]
+fn resumes_only_with_fg(mut shell: JobShell, exit_status: i32) {
+    // 148 = 128 + SIGTSTP: the shell saw stockade stop.
+    shell.wait_for("stopped-status 148");
+    shell.type_in(b"\n");
+    shell.wait_for(&format!("fg-status {exit_status}"));
+    let screen = shell.screen();
+    // Whole lines: the shell may echo the command line, which has the words too.
+    let resumed = screen.find("\nresumed\r");
+    assert!(
+        resumed.is_some() && resumed > screen.find("\nnext-command-ran\r"),
+        "the job did not stay stopped until fg:\n{screen}"
+    );
+}
+
+/// A command that stops itself with SIGSTOP stops stockade too, so that the caller's shell gets
+/// its prompt back instead of waiting for ever; `fg` resumes it.
+#[test]
+fn a_command_that_stops_itself_stops_the_job_and_fg_resumes_it() {
+    require_ordinary_user();
+    let bin = stockade_bin();
+    let bin = bin.display();
+    let command = "echo ready; kill -STOP $$; echo resumed; exit 7";
+    for front in [
+        format!("'{bin}' run --"),
+        format!("'{bin}' run --keep-session --seccomp off --"),
+        // An init (pid namespace), and the command as stockade's own child.
+        format!("'{bin}' bwrap --ro-bind / / --dev /dev --unshare-pid --new-session --"),
+        format!("'{bin}' bwrap --ro-bind / / --dev /dev --"),
+    ] {
+        resumes_only_with_fg(stop_then_fg(&format!("{front} sh -c '{command}'")), 7);
+    }
+}
+
+/// `bg` continues a job that stopped itself in the background: the shell goes on at once, and
+/// the job's status comes back to `wait`.
+#[test]
+fn bg_lets_a_job_that_stopped_itself_go_on_in_the_background() {
+    require_ordinary_user();
+    let command = "echo ready; kill -STOP $$; sleep 1; echo resumed; exit 4";
+    let shell = JobShell::start(&format!(
+        "{}\necho stopped-status $?\nbg >/dev/null\necho shell-went-on\nwait %1\n\
+         echo bg-status $?",
+        stockade_line("", command)
+    ));
+    shell.wait_for("bg-status 4");
+    let screen = shell.screen();
+    let line = |text: &str| screen.find(&format!("\n{text}\r"));
+    assert!(
+        screen.contains("stopped-status 148") && line("shell-went-on") < line("resumed"),
+        "{screen}"
+    );
+}

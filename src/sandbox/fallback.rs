@@ -178,6 +178,7 @@ fn supervise(plan: &Plan, child: Pid) -> i32 {
     let relay = init::Relay {
         own_session: plan.process.new_session,
         child_is_command: true,
+        stops: None,
     };
     init::supervise(child, relay, timeout, grace)
 }

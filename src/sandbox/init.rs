@@ -1,6 +1,9 @@
 //! PID 1 of the sandbox and the launcher's watch over it: reap, forward signals, turn the
 //! end of a process into an exit status.
 
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -56,6 +59,9 @@ pub struct Relay {
     /// The launcher's child is the command itself (bwrap's --as-pid-1, the fallback), not an
     /// init that forwards.
     pub child_is_command: bool,
+    /// Where the sandbox's init reports the command's stops (the launcher's end of
+    /// [`stop_pipe`]); none when the child is the command, whose stops wait(2) shows.
+    pub stops: Option<RawFd>,
 }
 
 fn watched() -> SigSet {
@@ -118,6 +124,8 @@ enum Origin {
     Terminal,
     /// A process, with kill(2) or the like.
     Sender,
+    /// The launcher's own timer, which wakes it at the deadline while the job is stopped.
+    Alarm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +142,9 @@ const FOR_GROUP_VALUE: usize = 0x7374_6f67;
 fn origin_of(info: &libc::siginfo_t) -> Origin {
     if info.si_code == libc::SI_KERNEL {
         return Origin::Terminal;
+    }
+    if info.si_code == libc::SI_TIMER {
+        return Origin::Alarm;
     }
     if info.si_code != libc::SI_QUEUE {
         return Origin::Sender;
@@ -213,25 +224,114 @@ impl End {
     }
 }
 
-/// PID 1's loop: reap every child, forward signals to the command, and when the command
-/// ends, kill whatever it left behind and return how it ended. `own_pid_namespace` is false
-/// for bwrap's reaper outside a new pid namespace (kept for --lock-file/--sync-fd): kill(-1)
-/// would then reach every process of the user, so leftovers are left alone, as bubblewrap does.
-/// The launcher's timeout SIGTERM goes to every process of the sandbox, not only the command.
-pub fn reap_until_end(command: Pid, own_pid_namespace: bool) -> End {
+/// A change of the command's job that the launcher follows: the caller's shell must see its
+/// job stop when the command stops, by itself or by Ctrl-Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobChange {
+    /// Stopped by this signal.
+    Stopped(i32),
+    Continued,
+}
+
+impl JobChange {
+    fn of(status: WaitStatus) -> Option<JobChange> {
+        match status {
+            WaitStatus::Stopped(_, sig) => Some(JobChange::Stopped(sig as i32)),
+            WaitStatus::Continued(_) => Some(JobChange::Continued),
+            _ => None,
+        }
+    }
+
+    /// One byte on the pipe: the stop signal, or 0 for continued (no signal is numbered 0).
+    fn to_byte(self) -> u8 {
+        match self {
+            JobChange::Stopped(signo) => signo as u8,
+            JobChange::Continued => 0,
+        }
+    }
+
+    fn from_byte(byte: u8) -> JobChange {
+        match byte {
+            0 => JobChange::Continued,
+            signo => JobChange::Stopped(signo.into()),
+        }
+    }
+}
+
+/// fcntl's command for the signal O_ASYNC raises (asm-generic/fcntl.h), which the libc crate
+/// defines only for some C libraries.
+const F_SETSIG: libc::c_int = 10;
+
+/// The pipe on which the sandbox's init reports the command's stops to the launcher: (read
+/// end, write end). The launcher waits for signals, not descriptors, so its end raises SIGCHLD
+/// when there is something to read (O_ASYNC): a change of the command comes in as a change of
+/// its child would. Both ends are non-blocking: init must never wait on a stopped launcher, and
+/// the launcher reads only what is there.
+pub fn stop_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
+    let (read, write) = nix::unistd::pipe2(flags).context("creating the stop pipe")?;
+    let fd = read.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this process owns, with integer arguments only. The owner
+    // and signal are set before O_ASYNC turns the notification on.
+    let set = unsafe {
+        libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) == 0
+            && libc::fcntl(fd, F_SETSIG, libc::SIGCHLD) == 0
+            && libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK | libc::O_ASYNC) == 0
+    };
+    if !set {
+        return Err(std::io::Error::last_os_error()).context("arming the stop pipe");
+    }
+    Ok((read, write))
+}
+
+/// Init's side: one byte, dropped if the pipe is full (the launcher is stopped and has not read
+/// the last 64 KiB of changes; the latest state is what it needs, and more will come).
+fn report(stops: Option<RawFd>, change: JobChange) {
+    if let Some(fd) = stops {
+        let byte = [change.to_byte()];
+        // SAFETY: write(2) of a one-byte local buffer to a descriptor init owns.
+        unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
+    }
+}
+
+/// The launcher's side: the latest change among those waiting on the pipe, if any.
+fn latest_report(fd: RawFd) -> Option<JobChange> {
+    let mut latest = None;
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: read(2) into a local buffer of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return latest;
+        }
+        latest = Some(JobChange::from_byte(buf[n as usize - 1]));
+    }
+}
+
+/// PID 1's loop: reap every child, forward signals to the command, report its stops and
+/// continues on `stops`, and when the command ends, kill whatever it left behind and return
+/// how it ended. `own_pid_namespace` is false for bwrap's reaper outside a new pid namespace
+/// (kept for --lock-file/--sync-fd): kill(-1) would then reach every process of the user, so
+/// leftovers are left alone, as bubblewrap does. The launcher's timeout SIGTERM goes to every
+/// process of the sandbox, not only the command.
+pub fn reap_until_end(command: Pid, own_pid_namespace: bool, stops: Option<RawFd>) -> End {
     let set = watched();
     loop {
         let Some(got) = next_signal(&set, None) else {
             continue;
         };
         if got.signo == libc::SIGCHLD {
-            if let Some(end) = reap_children(command) {
+            let (end, change) = reap_children(command);
+            if let Some(end) = end {
                 if own_pid_namespace {
                     // SAFETY: kill(-1) from PID 1 reaches every other process in this pid
                     // namespace and nothing outside it.
                     unsafe { libc::kill(-1, libc::SIGKILL) };
                 }
                 return end;
+            }
+            if let Some(change) = change {
+                report(stops, change);
             }
             continue;
         }
@@ -263,24 +363,27 @@ fn signal_job(leader: Pid, signo: i32) {
     }
 }
 
-/// Reaps every child that has ended; returns the command's end once it is among them.
-fn reap_children(command: Pid) -> Option<End> {
-    let mut result = None;
+/// Reaps every child that has ended; returns the command's end once it is among them, and
+/// the last stop or continue of the command seen on the way.
+fn reap_children(command: Pid) -> (Option<End>, Option<JobChange>) {
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+    let (mut end, mut change) = (None, None);
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return result,
-            Ok(status) => {
-                if status.pid() == Some(command) {
-                    result = End::of(status);
-                }
+        match waitpid(None, Some(flags)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return (end, change),
+            Ok(status) if status.pid() == Some(command) => {
+                end = end.or(End::of(status));
+                change = JobChange::of(status).or(change);
             }
+            Ok(_) => {}
         }
     }
 }
 
-/// What the launcher does after setup: forward signals to the sandbox's PID 1 and return the
-/// status it ends with. With a timeout, SIGTERM goes to the sandbox at the deadline and
-/// SIGKILL after the grace period; the status is then 124.
+/// What the launcher does after setup: forward signals to the sandbox's PID 1, stop while the
+/// command's job is stopped, and return the status it ends with. With a timeout, SIGTERM goes
+/// to the sandbox at the deadline (a stopped launcher wakes for it) and SIGKILL after the
+/// grace period; the status is then 124.
 pub fn supervise(
     child: Pid,
     relay: Relay,
@@ -303,8 +406,10 @@ pub fn supervise_timed(
     grace: std::time::Duration,
 ) -> (End, bool) {
     let set = watched();
-    let mut deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut deadline = timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
+    // The stop signal passed on last (Ctrl-Z), which the launcher stops with once the job has.
+    let mut asked: Option<i32> = None;
     loop {
         match next_signal(&set, deadline) {
             None if timed_out => {
@@ -315,35 +420,67 @@ pub fn supervise_timed(
             }
             None => {
                 terminate_sandbox(child);
-                deadline = Some(std::time::Instant::now() + grace);
+                deadline = Some(Instant::now() + grace);
                 timed_out = true;
             }
             Some(got) if got.signo == libc::SIGCHLD => {
-                match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::StillAlive) => {}
-                    Ok(status) => {
-                        if let Some(end) = End::of(status) {
-                            return (end, timed_out);
-                        }
-                    }
-                    Err(_) => {
-                        let setup = End {
-                            code: crate::error::EXIT_SETUP,
-                            signal: None,
-                        };
-                        return (setup, timed_out);
-                    }
+                let (end, change) = watch_child(child, relay);
+                if let Some(end) = end {
+                    return (end, timed_out);
+                }
+                if let Some(JobChange::Stopped(signo)) = change {
+                    follow_stop(child, relay, signo, asked.take(), deadline);
                 }
             }
-            Some(got) => pass_on(child, relay, got),
+            // The deadline has come (or is about to) while the job was stopped: the sandbox is
+            // terminated as it would have been had it not stopped. The job stays stopped.
+            Some(got) if got.origin == Origin::Alarm => {}
+            Some(got) => {
+                if is_stop(got.signo) {
+                    asked = Some(got.signo);
+                } else if got.signo == libc::SIGCONT {
+                    asked = None;
+                }
+                pass_on(child, relay, got);
+            }
         }
     }
 }
 
+/// What became of the launcher's child, and the latest stop or continue of the command: from
+/// wait(2) when the child is the command, else from init's reports.
+fn watch_child(child: Pid, relay: Relay) -> (Option<End>, Option<JobChange>) {
+    let mut flags = WaitPidFlag::WNOHANG;
+    if relay.child_is_command {
+        flags |= WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+    }
+    let mut change = None;
+    // Until nothing is left to report: a stop and an exit may come with one SIGCHLD.
+    loop {
+        match waitpid(child, Some(flags)) {
+            Ok(WaitStatus::StillAlive) => break,
+            Ok(status) => {
+                if let Some(end) = End::of(status) {
+                    return (Some(end), None);
+                }
+                change = JobChange::of(status).or(change);
+            }
+            Err(_) => {
+                let setup = End {
+                    code: crate::error::EXIT_SETUP,
+                    signal: None,
+                };
+                return (Some(setup), None);
+            }
+        }
+    }
+    (None, relay.stops.and_then(latest_report).or(change))
+}
+
 /// The launcher's part of forwarding: what a terminal sends goes to the command's whole
 /// process group, as the terminal would have sent it; what a process sends goes to the
-/// command. A stop signal then stops the launcher too, so that the caller's shell sees the job
-/// stopped (it resumes the launcher with SIGCONT, which is passed on in turn).
+/// command. A stop signal stops the launcher too, once the job has stopped (see
+/// [`follow_stop`]).
 fn pass_on(child: Pid, relay: Relay, got: Received) {
     let whole_job = got.origin == Origin::Terminal || is_job_control(got.signo);
     if got.origin == Origin::Terminal && !relay.own_session {
@@ -361,27 +498,107 @@ fn pass_on(child: Pid, relay: Relay, got: Received) {
     } else {
         queue_signal(child, got.signo, FOR_GROUP_VALUE);
     }
-    if is_stop(got.signo) {
-        stop_self(got.signo);
+}
+
+/// The command's job has stopped: the launcher stops too, so that the caller's shell sees its
+/// job stopped and gets its prompt back; `fg` or `bg` continue the launcher, which passes the
+/// SIGCONT on. It stops with the signal it passed on (Ctrl-Z: SIGTSTP), or the one the job
+/// stopped itself with, SIGSTOP taken as SIGTSTP: the kernel discards SIGTSTP, SIGTTIN and
+/// SIGTTOU in an orphaned process group, where no job-control shell could continue the
+/// launcher, and a launcher stopped there would never pass on SIGTERM or reap the sandbox.
+/// There the job stays as it would outside a sandbox: stopped by SIGSTOP, going on after the
+/// others (which the kernel would have discarded).
+fn follow_stop(
+    child: Pid,
+    relay: Relay,
+    stopped_by: i32,
+    asked: Option<i32>,
+    deadline: Option<Instant>,
+) {
+    let own = is_stop(stopped_by).then_some(stopped_by);
+    let signo = asked.or(own).unwrap_or(libc::SIGTSTP);
+    if !stop_self(signo, deadline) && (asked.is_some() || own.is_some()) {
+        let resume = Received {
+            signo: libc::SIGCONT,
+            origin: Origin::Sender,
+        };
+        pass_on(child, relay, resume);
     }
 }
 
-/// Stops this process with `signo` as if it had not been blocked, and returns once continued.
-/// The kernel discards it when this process group is orphaned, as it would have anyway.
-fn stop_self(signo: i32) {
+/// Stops this process with `signo` as if it had not been blocked, and returns once continued:
+/// true then, false when the kernel discarded the signal (an orphaned process group). With a
+/// deadline, a timer continues it then, so that a timeout holds while the job is stopped.
+fn stop_self(signo: i32, wake_at: Option<Instant>) -> bool {
     let mut only = SigSet::empty();
-    // The number came from sigwaitinfo on a set of valid signals.
+    // The number came from sigwaitinfo on a set of valid signals, or from wait(2).
     let Ok(sig) = Signal::try_from(signo) else {
-        return;
+        return false;
     };
     only.add(sig);
-    // SAFETY: raise takes no pointers. While blocked it only queues the signal; unblocking
-    // delivers it, with its default action (nothing in stockade handles it): stop.
+    let _alarm = wake_at.and_then(Alarm::at);
+    // SAFETY: raise takes no pointers. While blocked it only queues the signal (and takes any
+    // pending SIGCONT off the queue); unblocking delivers it, with its default action (nothing
+    // in stockade handles it): stop.
     unsafe { libc::raise(signo) };
     let _ =
         nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK, Some(&only), None);
     let _ =
         nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&only), None);
+    // Only a SIGCONT continues a stopped process, and blocked it stays pending, to be passed
+    // on next; none pending means the stop never happened.
+    sigcont_pending()
+}
+
+fn sigcont_pending() -> bool {
+    // SAFETY: an all-zero sigset_t is a valid buffer for sigpending to fill.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `pending` is valid for both calls.
+    unsafe {
+        libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGCONT) == 1
+    }
+}
+
+/// A one-shot timer that sends this process SIGCONT, deleted when dropped.
+struct Alarm(libc::timer_t);
+
+impl Alarm {
+    fn at(when: Instant) -> Option<Alarm> {
+        // SAFETY: an all-zero sigevent is valid; the fields that matter are set below.
+        let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+        event.sigev_notify = libc::SIGEV_SIGNAL;
+        event.sigev_signo = libc::SIGCONT;
+        let mut timer: libc::timer_t = std::ptr::null_mut();
+        // SAFETY: `event` and `timer` are valid for the call.
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) } != 0 {
+            return None;
+        }
+        let alarm = Alarm(timer);
+        // At least 1 ns: a zero time would disarm the timer instead of firing at once.
+        let left = when
+            .saturating_duration_since(Instant::now())
+            .max(std::time::Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: a timer this process created, and a valid itimerspec.
+        let armed = unsafe { libc::timer_settime(alarm.0, 0, &spec, std::ptr::null_mut()) } == 0;
+        armed.then_some(alarm)
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        // SAFETY: a timer this process created and deletes once.
+        unsafe { libc::timer_delete(self.0) };
+    }
 }
 
 /// sigqueue with a mark PID 1 reads; a plain kill(2) if that fails.

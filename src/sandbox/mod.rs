@@ -91,6 +91,8 @@ struct Prepared {
     go: Option<OwnedFd>,
     /// Write end: PID 1 tells the launcher how the command ended (for --json-status-fd).
     end: Option<OwnedFd>,
+    /// Write end: PID 1 reports the command's stops and continues (none with `as_pid_1`).
+    stops: Option<OwnedFd>,
     gate: handoff::Gate,
 }
 
@@ -168,6 +170,10 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         .context("creating the setup report pipe")?;
     let (go_r, go_w) = optional_pipe(cgroup.is_some() || pasta.is_some())?;
     let (end_r, end_w) = optional_pipe(plan.process.json_status_fd.is_some())?;
+    let (stops_r, stops_w) = match plan.process.as_pid_1 {
+        false => init::stop_pipe().map(|(r, w)| (Some(r), Some(w)))?,
+        true => (None, None),
+    };
     let launcher = pidfd_of_self();
     let signal_mask = init::block_signals()?;
     let gate = handoff::Gate::new(plan)?;
@@ -181,6 +187,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         launcher,
         go: go_r,
         end: end_w,
+        stops: stops_w,
         gate,
     };
     let pid = namespaces::fork_into(&plan.namespaces)?;
@@ -200,7 +207,9 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     // (no init), nobody writes, and the launcher's read must see EOF rather than wait on its
     // own copy.
     drop(prepared.end.take());
+    drop(prepared.stops.take());
     let child = Pid::from_raw(pid);
+    let relay = relay(plan, stops_r.as_ref().map(AsRawFd::as_raw_fd));
     let network = match connect(child, cgroup.as_ref(), pasta, go_w) {
         Ok(network) => network,
         Err(err) => {
@@ -230,7 +239,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         };
         eprintln!("{}: {message}", plan.program_name);
         if status == setup_status(plan) {
-            init::supervise(child, relay(plan), None, Duration::ZERO);
+            init::supervise(child, relay, None, Duration::ZERO);
             status::report_exit(plan, false, status);
             return Ok(status);
         }
@@ -238,7 +247,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
     timer.mark("sandbox ready (command executing)");
     let timeout = plan.limits.timeout_ms.map(Duration::from_millis);
     let grace = Duration::from_millis(plan.limits.kill_after_ms.unwrap_or(5000));
-    let (pid1_end, timed_out) = init::supervise_timed(child, relay(plan), timeout, grace);
+    let (pid1_end, timed_out) = init::supervise_timed(child, relay, timeout, grace);
     drop(network);
     let end = end_r.and_then(read_end).unwrap_or(pid1_end);
     let usage = cgroup.map(cgroup::SandboxCgroup::finish);
@@ -379,10 +388,11 @@ fn abandon(child: Pid) {
     init::supervise(child, init::Relay::default(), None, Duration::ZERO);
 }
 
-fn relay(plan: &Plan) -> init::Relay {
+fn relay(plan: &Plan, stops: Option<std::os::fd::RawFd>) -> init::Relay {
     init::Relay {
         own_session: plan.process.new_session,
         child_is_command: plan.process.as_pid_1,
+        stops,
     }
 }
 
@@ -481,7 +491,12 @@ fn sandbox_child(
     if plan.process.close_fds {
         let mut keep = plan.process.keep_fds.clone();
         keep.push(report.as_raw_fd());
-        keep.extend(prep.go.iter().chain(&prep.end).map(|fd| fd.as_raw_fd()));
+        keep.extend(
+            [&prep.go, &prep.end, &prep.stops]
+                .into_iter()
+                .flatten()
+                .map(|fd| fd.as_raw_fd()),
+        );
         keep.sort_unstable();
         process::close_all_except(&keep)?;
     }
@@ -524,13 +539,15 @@ fn sandbox_child(
     let mut init_uses: Vec<i32> = _locks
         .iter()
         .chain(&prep.end)
+        .chain(&prep.stops)
         .map(|fd| fd.as_raw_fd())
         .collect();
     init_uses.extend(plan.process.sync_fd);
     init_uses.sort_unstable();
     // The command runs already: a failure here must not end the sandbox.
     let _ = process::close_all_except(&init_uses);
-    let end = init::reap_until_end(Pid::from_raw(child), plan.namespaces.pid);
+    let stops = prep.stops.as_ref().map(AsRawFd::as_raw_fd);
+    let end = init::reap_until_end(Pid::from_raw(child), plan.namespaces.pid, stops);
     if let Some(pipe) = &prep.end {
         // SAFETY: write(2) of a local buffer to a descriptor we own.
         unsafe { libc::write(pipe.as_raw_fd(), end.to_bytes().as_ptr().cast(), 8) };
