@@ -408,24 +408,29 @@ fn stockade_holds_no_copy_of_the_callers_descriptors() {
     assert!(held.is_empty(), "the descriptor stayed open in:\n{held:#?}");
 }
 
-/// Stop signals a job raises itself (a program's own suspend, `kill -TSTP $$`) must not leave it
-/// stopped for good: nothing inside the sandbox would resume it, and the caller's shell would
-/// never hear of it. The kernel discards them for a job nobody can resume (an orphaned process
-/// group), and the sandbox's command must be such a job.
+/// A caller without job control (a daemon, a script started with setsid: its process group is
+/// orphaned) could never continue a stopped job, and outside a sandbox the kernel discards the
+/// stop signals such a job raises itself (SIGTSTP, SIGTTIN, SIGTTOU). In the sandbox it must
+/// be the same, and stockade must not stop either: its caller would wait for ever.
 #[test]
-fn a_job_that_stops_itself_is_not_left_hanging() {
-    let out = finish(
-        stockade([
-            "run",
-            "--",
-            "sh",
-            "-c",
-            "kill -TSTP $$; sh -c 'kill -TTIN $$; kill -TTOU $$; echo child-went-on'; echo went-on",
-        ]),
-        Duration::from_secs(30),
-    );
-    assert_status(&out, 0);
-    assert_eq!(stdout(&out), "child-went-on\nwent-on\n");
+fn without_job_control_a_jobs_own_stop_signals_are_discarded_as_outside() {
+    let script =
+        "kill -TSTP $$; sh -c 'kill -TTIN $$; kill -TTOU $$; echo child-went-on'; echo went-on";
+    let mut outside = std::process::Command::new("sh");
+    outside.args(["-c", script]);
+    let inside = stockade(["run", "--", "sh", "-c", script]);
+    for (what, mut cmd) in [("outside (control)", outside), ("in the sandbox", inside)] {
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            })
+        };
+        let out = finish(cmd, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(0), "{what}: {out:?}");
+        assert_eq!(stdout(&out), "child-went-on\nwent-on\n", "{what}");
+    }
 }
 
 /// wait(2) with WUNTRACED on `pid` until it stops or ends, polled so that a hang fails the test.
@@ -463,13 +468,21 @@ fn as_a_shells_job(args: &[&str]) -> (std::process::Child, nix::unistd::Pid) {
 #[test]
 fn a_job_that_stops_itself_stops_stockade_for_a_caller_with_job_control() {
     use nix::sys::wait::WaitStatus;
-    for stop in ["kill -STOP $$", "kill -STOP 0"] {
+    for stop in [
+        "kill -STOP $$",
+        "kill -STOP 0",
+        "kill -TSTP $$",
+        "kill -TTIN 0",
+    ] {
         let script = format!("{stop}; echo went-on; exit 5");
         let (mut child, pid) = as_a_shells_job(&["run", "--", "sh", "-c", &script]);
         let stopped = wait_stopped_or_ended(pid);
-        // SIGSTOP is taken as SIGTSTP, a stop signal the kernel discards where no shell could
-        // continue stockade.
-        let expected = nix::sys::signal::Signal::SIGTSTP;
+        // The launcher stops with the job's own stop signal; SIGSTOP is taken as SIGTSTP.
+        let expected = if stop.contains("TTIN") {
+            nix::sys::signal::Signal::SIGTTIN
+        } else {
+            nix::sys::signal::Signal::SIGTSTP
+        };
         assert_eq!(stopped, WaitStatus::Stopped(pid, expected), "{stop}");
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
         assert_eq!(

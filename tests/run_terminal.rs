@@ -341,6 +341,36 @@ fn a_command_that_stops_itself_stops_the_job_and_fg_resumes_it() {
     }
 }
 
+/// A raw-mode program (an editor, a pager) reads Ctrl-Z as a character and suspends itself:
+/// it restores the terminal and sends SIGTSTP to its own process group. The sandboxed job must
+/// stop as it would in the caller's shell: the kernel discards SIGTSTP in an orphaned process
+/// group, and it used to do nothing at all.
+#[test]
+fn a_job_that_sends_itself_sigtstp_stops_and_fg_resumes_it() {
+    require_ordinary_user();
+    let bin = stockade_bin();
+    let bin = bin.display();
+    let line = format!("'{bin}' run -- sh -c 'echo ready; kill -TSTP 0; echo resumed'");
+    resumes_only_with_fg(stop_then_fg(&line), 0);
+    if !have("python3") {
+        return skip("python3 is needed for the raw-mode program");
+    }
+    let editor = "import os, signal, sys, termios, tty
+saved = termios.tcgetattr(0)
+tty.setraw(0)
+print(\"ready\", end=\"\\r\\n\", flush=True)
+key = os.read(0, 1)
+termios.tcsetattr(0, termios.TCSADRAIN, saved)
+if key == b\"\\x1a\":
+    os.kill(0, signal.SIGTSTP)
+print(\"resumed\", flush=True)";
+    let mut shell = stop_then_fg(&format!("'{bin}' run -- python3 -c '{editor}'"));
+    shell.wait_for("ready");
+    // In raw mode the terminal sends no signal: the program reads the byte.
+    shell.type_in(b"\x1a");
+    resumes_only_with_fg(shell, 0);
+}
+
 /// `bg` continues a job that stopped itself in the background: the shell goes on at once, and
 /// the job's status comes back to `wait`.
 #[test]
@@ -359,4 +389,60 @@ fn bg_lets_a_job_that_stopped_itself_go_on_in_the_background() {
         screen.contains("stopped-status 148") && line("shell-went-on") < line("resumed"),
         "{screen}"
     );
+}
+
+/// TIOCSTI from a job of a job-control shell, with the seccomp filter off so that only the
+/// session layout stands in the way. Such a job runs in the sandbox init's session (not one of
+/// its own, so that its own stop signals work): that session has no controlling terminal
+/// either, and the command, a process group leader, cannot start one to take the terminal.
+/// The control, with the caller's session kept, shows that an injection would be seen: the
+/// shell's next `read` gets the byte.
+#[test]
+fn a_shells_job_cannot_push_input_into_its_terminal() {
+    require_ordinary_user();
+    if !have("python3") {
+        return skip("python3 is needed inside the sandbox to issue TIOCSTI");
+    }
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|s| s.trim() == "0") {
+        return skip("dev.tty.legacy_tiocsti=0: the kernel refuses TIOCSTI to everyone here");
+    }
+    let attacker = "import fcntl, os, termios
+try:
+    fcntl.ioctl(0, termios.TIOCSTI, b\"Z\")
+    print(\"tiocsti ok\", flush=True)
+except OSError as e:
+    print(\"tiocsti refused\", e.errno, flush=True)
+try:
+    os.setsid()
+    print(\"setsid ok\", flush=True)
+except OSError as e:
+    print(\"setsid refused\", e.errno, flush=True)";
+    let bin = stockade_bin();
+    let bin = bin.display();
+    for (flags, injects) in [
+        ("--keep-session --seccomp off", true),
+        ("--seccomp off", false),
+    ] {
+        let mut shell = JobShell::start(&format!(
+            "'{bin}' run {flags} -- python3 -c '{attacker}'\nread got\necho \"got:$got.\""
+        ));
+        shell.wait_for("setsid ");
+        shell.type_in(b"\n");
+        shell.wait_for("got:");
+        shell.wait_for(".\r\n");
+        let screen = shell.screen();
+        if injects {
+            assert!(
+                screen.contains("got:Z."),
+                "control: no injection seen:\n{screen}"
+            );
+        } else {
+            assert!(
+                screen.contains("got:.")
+                    && screen.contains("tiocsti refused 1")
+                    && screen.contains("setsid refused 1"),
+                "{flags}:\n{screen}"
+            );
+        }
+    }
 }

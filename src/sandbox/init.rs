@@ -37,9 +37,10 @@ fn is_stop(signo: i32) -> bool {
     matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
-/// The signal that does to the command's job what `signo` asks. The job is an orphaned process
-/// group (a session of its own, under an init of another one), for which the kernel discards
-/// SIGTSTP, SIGTTIN and SIGTTOU: only SIGSTOP stops it.
+/// The signal that does to the command's job what `signo` asks. The job may be an orphaned
+/// process group (a session of its own, under an init of another one, when the caller has no
+/// job control), for which the kernel discards SIGTSTP, SIGTTIN and SIGTTOU: SIGSTOP stops it
+/// either way.
 fn job_signal(signo: i32) -> i32 {
     if is_stop(signo) {
         libc::SIGSTOP

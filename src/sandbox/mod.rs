@@ -93,6 +93,8 @@ struct Prepared {
     end: Option<OwnedFd>,
     /// Write end: PID 1 reports the command's stops and continues (none with `as_pid_1`).
     stops: Option<OwnedFd>,
+    /// The caller could resume a stopped job (see [`process::group_can_be_resumed`]).
+    job_control: bool,
     gate: handoff::Gate,
 }
 
@@ -188,6 +190,7 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         go: go_r,
         end: end_w,
         stops: stops_w,
+        job_control: command_leads_a_group(plan) && process::group_can_be_resumed(),
         gate,
     };
     let pid = namespaces::fork_into(&plan.namespaces)?;
@@ -386,6 +389,15 @@ fn abandon(child: Pid) {
     // SAFETY: plain kill(2) to our own child.
     unsafe { libc::kill(child.as_raw(), libc::SIGKILL) };
     init::supervise(child, init::Relay::default(), None, Duration::ZERO);
+}
+
+/// Whether the command gets a process group of its own, in a session the sandbox made. Not as
+/// PID 1 (`as_pid_1`): it is then init, which leads the new session and its group already; not
+/// without a new session, where it shares the caller's; not in bwrap mode, which keeps
+/// bubblewrap's layout (the command in init's session and group: callers may look), and with
+/// it forwarding to the command alone.
+fn command_leads_a_group(plan: &Plan) -> bool {
+    plan.process.new_session && !plan.process.as_pid_1 && !bwrap_mode(plan)
 }
 
 fn relay(plan: &Plan, stops: Option<std::os::fd::RawFd>) -> init::Relay {
@@ -609,16 +621,25 @@ fn exec_command(
     timer: &mut Timer,
 ) -> Result<Infallible> {
     init::restore_mask(&prep.signal_mask)?;
-    // As PID 1 the command already leads the new session and its process group. bwrap mode
-    // keeps bubblewrap's layout (the command in init's session: callers may look), and with it
-    // forwarding to the command alone.
-    if plan.process.new_session && !plan.process.as_pid_1 && !bwrap_mode(plan) {
-        // A session of its own too, for a process group the launcher can pass the terminal's
-        // signals to (init, which must not get them back, is not in it). Its group is then
-        // orphaned (its leader's parent is in another session), so the kernel discards the
-        // stop signals the job raises itself, which nothing could resume; Ctrl-Z comes
-        // through as SIGSTOP, which is never discarded.
-        nix::unistd::setsid().context("starting the command's session")?;
+    if command_leads_a_group(plan) {
+        // A process group of its own, for the terminal's signals that the launcher passes on
+        // (init, which must not get them back, is not in it).
+        if prep.job_control {
+            // In init's session, which has no controlling terminal either: its parent, init,
+            // is then in the same session, so the group is not orphaned and the stop signals
+            // the job raises itself (a shell's `kill -TSTP 0`, an editor's ^Z in raw mode)
+            // stop it, as they would in the caller's shell; init reports the stop and the
+            // launcher stops with it. Being a group leader, the command cannot start a
+            // session, which it would need to take a terminal for its own.
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))
+                .context("making the command a process group")?;
+        } else {
+            // Nobody could resume the caller's job: a session of its own, whose group is
+            // orphaned (its leader's parent is in another session), so that the kernel
+            // discards the stop signals the job raises itself, as it would have outside the
+            // sandbox. Ctrl-Z comes through as SIGSTOP, which is never discarded.
+            nix::unistd::setsid().context("starting the command's session")?;
+        }
     }
     handoff::close_sync_fd_for_command(plan);
     if plan.process.die_with_parent {

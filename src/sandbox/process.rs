@@ -79,6 +79,47 @@ pub fn new_session() -> Result<()> {
     Ok(())
 }
 
+/// Whether a job-control shell could continue this process's group if it stopped: a member's
+/// parent is in the same session but another group (POSIX: the group is not orphaned). The
+/// kernel discards the stop signals a job raises itself only in an orphaned group, so this
+/// tells whether the command, run here outside a sandbox, could stop itself. Looked for along
+/// the ancestors that share the group, where the shell or script that started stockade is; a
+/// group kept from being orphaned only by another branch counts as orphaned, which costs the
+/// command only its own stops, as before.
+pub fn group_can_be_resumed() -> bool {
+    let group = nix::unistd::getpgrp();
+    let Ok(session) = nix::unistd::getsid(None) else {
+        return false;
+    };
+    let mut parent = nix::unistd::getppid();
+    // A bound, in case the process tree changes under the walk.
+    for _ in 0..64 {
+        // 0: a parent outside this pid namespace, whose session cannot be this one.
+        if parent.as_raw() <= 0 {
+            return false;
+        }
+        match nix::unistd::getpgid(Some(parent)) {
+            Ok(g) if g == group => {}
+            Ok(_) => return nix::unistd::getsid(Some(parent)) == Ok(session),
+            Err(_) => return false,
+        }
+        match parent_of(parent) {
+            Some(next) => parent = next,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The parent of another process, from /proc (there is no system call for it).
+fn parent_of(pid: nix::unistd::Pid) -> Option<nix::unistd::Pid> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": the name may hold spaces and parentheses, not the rest.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
+    (ppid > 0).then(|| nix::unistd::Pid::from_raw(ppid))
+}
+
 /// Gives the sandbox a new, empty, anonymous session keyring. The caller's session keyring
 /// would otherwise be inherited, and a possessor may read every key in it (Kerberos tickets,
 /// ecryptfs and other secrets that pam_keyinit, kinit or the desktop keep there). Best effort:
