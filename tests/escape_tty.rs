@@ -100,3 +100,36 @@ fn with_the_session_kept_seccomp_alone_stops_tiocsti_and_tioclinux() {
         }
     });
 }
+
+/// bwrap's `--lock-file` is opened by the sandbox's init, which leads a session without a
+/// terminal under `--new-session`: a terminal opened there without O_NOCTTY would become the
+/// controlling terminal of that session, and so of the command, which shares it.
+#[test]
+fn a_lock_file_on_a_terminal_gives_the_sandbox_no_controlling_terminal() {
+    require_ordinary_user();
+    // A terminal that is nobody's controlling one (openpty opens it with O_NOCTTY).
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let name = nix::unistd::ttyname(&pty.slave).unwrap();
+    let name = name.to_str().unwrap();
+    let out = stockade([
+        "bwrap",
+        "--dev-bind",
+        "/",
+        "/",
+        "--unshare-pid",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--lock-file",
+        name,
+        "--",
+        "sh",
+        "-c",
+        // tty_nr, the 7th field: 0 without a controlling terminal.
+        "cut -d' ' -f7 /proc/1/stat /proc/self/stat",
+    ])
+    .output()
+    .unwrap();
+    assert_status(&out, 0);
+    assert_eq!(stdout(&out), "0\n0\n", "init, then the command");
+}

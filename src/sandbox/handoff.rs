@@ -50,8 +50,11 @@ pub fn take_locks(plan: &Plan) -> Result<Vec<OwnedFd>> {
     let mut held = Vec::new();
     for path in &plan.process.lock_files {
         let c = CString::new(path.as_os_str().as_bytes())?;
+        // O_NOCTTY: init leads a session without a terminal (--new-session), and opening a
+        // terminal would make it that session's controlling one, the command's too.
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY;
         // SAFETY: `c` outlives the call.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
         if fd < 0 {
             let e = std::io::Error::last_os_error();
             return Err(anyhow!(
