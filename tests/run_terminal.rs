@@ -371,6 +371,43 @@ print(\"resumed\", flush=True)";
     resumes_only_with_fg(shell, 0);
 }
 
+/// Ctrl-Z reaches the job as SIGTSTP, which a program may handle: an editor or a pager puts the
+/// terminal back before it stops, and stops by raising SIGTSTP again. It was passed on as
+/// SIGSTOP, which cannot be handled, so such a program stopped with the terminal in its modes.
+#[test]
+fn ctrl_z_lets_a_program_that_handles_sigtstp_tidy_up_before_it_stops() {
+    require_ordinary_user();
+    if !have("python3") {
+        return skip("python3 is needed for the program that handles SIGTSTP");
+    }
+    let bin = stockade_bin();
+    let pager = "import os, signal, time
+done = False
+def suspend(signo, frame):
+    global done
+    print(\"tidied up\", flush=True)
+    signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTSTP)
+    done = True
+signal.signal(signal.SIGTSTP, suspend)
+print(\"ready\", flush=True)
+while not done:
+    time.sleep(0.02)
+print(\"resumed\", flush=True)";
+    let mut shell = stop_then_fg(&format!("'{}' run -- python3 -c '{pager}'", bin.display()));
+    shell.wait_for("ready");
+    shell.type_in(b"\x1a");
+    shell.wait_for("stopped-status 148");
+    let screen = shell.screen();
+    // The terminal echoes ^Z just before it.
+    let tidied = screen.find("tidied up\r");
+    assert!(
+        tidied.is_some() && tidied < screen.find("stopped-status 148"),
+        "the program's SIGTSTP handler did not run before the job stopped:\n{screen}"
+    );
+    resumes_only_with_fg(shell, 0);
+}
+
 /// `bg` continues a job that stopped itself in the background: the shell goes on at once, and
 /// the job's status comes back to `wait`.
 #[test]

@@ -37,12 +37,14 @@ fn is_stop(signo: i32) -> bool {
     matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
-/// The signal that does to the command's job what `signo` asks. The job may be an orphaned
-/// process group (a session of its own, under an init of another one, when the caller has no
-/// job control), for which the kernel discards SIGTSTP, SIGTTIN and SIGTTOU: SIGSTOP stops it
-/// either way.
-fn job_signal(signo: i32) -> i32 {
-    if is_stop(signo) {
+/// The signal that does to the command's job what `signo` asks. An orphaned process group (a
+/// session of its own, under an init of another one, when the caller has no job control) has
+/// SIGTSTP, SIGTTIN and SIGTTOU discarded by the kernel: SIGSTOP stops it instead. Any other
+/// job gets the signal itself, so that a program that handles Ctrl-Z (an editor, a pager,
+/// anything that changed the terminal's modes) sets the terminal back before it stops, as it
+/// would outside the sandbox, or keeps running if it ignores it.
+fn job_signal(signo: i32, orphaned: bool) -> i32 {
+    if is_stop(signo) && orphaned {
         libc::SIGSTOP
     } else {
         signo
@@ -344,13 +346,24 @@ pub fn reap_until_end(command: Pid, own_pid_namespace: bool, stops: Option<RawFd
             // Straight from a terminal this init shares with the command: the command's
             // process group got it at the same time.
             Origin::Terminal => {}
-            Origin::ForGroup => signal_job(command, job_signal(got.signo)),
+            Origin::ForGroup => signal_job(command, job_signal(got.signo, orphaned(command))),
             _ => {
                 // SAFETY: plain kill(2) to our own child.
                 unsafe { libc::kill(command.as_raw(), got.signo) };
             }
         }
     }
+}
+
+/// Whether the command `leader`'s process group is orphaned, as far as init can tell: it is not
+/// when the command is in init's session but in another group, since init is its parent. A
+/// command leading its own session, or sharing init's group (bwrap's layout, where init's
+/// parent is outside the session), is in an orphaned one.
+fn orphaned(leader: Pid) -> bool {
+    use nix::unistd::{getpgid, getsid};
+    let in_session = getsid(Some(leader)).is_ok_and(|s| getsid(None) == Ok(s));
+    let own_group = getpgid(Some(leader)).is_ok_and(|g| g != nix::unistd::getpgrp());
+    !(in_session && own_group)
 }
 
 /// Sends `signo` to the process group `leader` leads, or to `leader` alone when it leads none
@@ -490,8 +503,9 @@ fn pass_on(child: Pid, relay: Relay, got: Received) {
         // SAFETY: plain kill(2) to our own child.
         unsafe { libc::kill(child.as_raw(), got.signo) };
     } else if relay.child_is_command {
+        // A command that leads its own session leads an orphaned group.
         let signo = if relay.own_session {
-            job_signal(got.signo)
+            job_signal(got.signo, true)
         } else {
             got.signo
         };
