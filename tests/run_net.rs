@@ -160,16 +160,45 @@ fn published_port_reaches_a_server_inside() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// A network the test makes for itself: a user and network namespace (`unshare -Urn`) with
-/// loopback up and a veth pair whose far end answers nobody, set as the default route, so
-/// that pasta has an uplink and whatever it sends to the gateway leaves no machine. In it a
-/// listener on 127.0.0.1 (that namespace's loopback, standing for the host's) reports whether
-/// anything connected, and `stockade run --net pasta EXTRA` connects to the gateway address.
-/// Prints the client's line, then the listener's.
-const GATEWAY_PROBE: &str = r#"
+/// A network the test makes for itself, in a user and network namespace (see
+/// [`in_test_network`]): loopback up and a veth pair whose far end answers nobody, set as the
+/// default route, so that pasta has an uplink and whatever it sends to the gateway
+/// (198.51.100.1) leaves no machine.
+const TEST_UPLINK: &str = r#"
 ip link add v0 type veth peer name v1 && ip link set v1 up &&
 ip addr add 198.51.100.2/24 dev v0 && ip link set v0 up && ip link set lo up &&
 ip route add default via 198.51.100.1 || { echo "no-test-network"; exit 0; }
+"#;
+
+/// Runs `script` after [`TEST_UPLINK`] in a namespace of the test's own (`unshare` with
+/// `unshare_flags`), with $STOCKADE and $EXTRA set; its output, or why it cannot run here.
+fn in_test_network(unshare_flags: &str, script: &str, extra: &str) -> Result<String, String> {
+    if let Some(why) = pasta_unusable() {
+        return Err(why);
+    }
+    if !have("unshare") || !have("ip") || !have("python3") {
+        return Err("unshare, ip and python3 make the test's network and its servers".into());
+    }
+    let dir = TempDir::new("testnet");
+    let out = std::process::Command::new("unshare")
+        .args([unshare_flags, "sh", "-c", &format!("{TEST_UPLINK}{script}")])
+        .current_dir(dir.path())
+        .env("STOCKADE", stockade_bin())
+        .env("EXTRA", extra)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    if said.contains("no-test-network") {
+        return Err(format!("cannot make the test's network: {}", stderr(&out)));
+    }
+    assert_status(&out, 0);
+    Ok(said)
+}
+
+/// In the test's network: a listener on 127.0.0.1 (that namespace's loopback, standing for
+/// the host's) reports whether anything connected, and `stockade run --net pasta EXTRA`
+/// connects to the gateway address. Prints the client's line, then the listener's.
+const GATEWAY_PROBE: &str = r#"
 python3 -c '
 import socket
 s = socket.socket(); s.bind(("127.0.0.1", 47001)); s.listen(1); s.settimeout(6)
@@ -192,28 +221,8 @@ wait
 grep listener: listener.out
 "#;
 
-/// Runs [`GATEWAY_PROBE`] with `extra` stockade flags; None (and why) when it cannot run here.
 fn probe_gateway(extra: &str) -> Result<String, String> {
-    if let Some(why) = pasta_unusable() {
-        return Err(why);
-    }
-    if !have("unshare") || !have("ip") {
-        return Err("unshare (util-linux) and ip (iproute2) make the test's network".into());
-    }
-    let dir = TempDir::new("gateway");
-    let out = std::process::Command::new("unshare")
-        .args(["-Urn", "sh", "-c", GATEWAY_PROBE])
-        .current_dir(dir.path())
-        .env("STOCKADE", stockade_bin())
-        .env("EXTRA", extra)
-        .output()
-        .unwrap();
-    let said = stdout(&out);
-    if said.contains("no-test-network") {
-        return Err(format!("cannot make a veth pair here: {}", stderr(&out)));
-    }
-    assert_status(&out, 0);
-    Ok(said)
+    in_test_network("-Urn", GATEWAY_PROBE, extra)
 }
 
 /// pasta maps the gateway address to the host's loopback unless told not to: stockade tells
@@ -241,13 +250,10 @@ fn host_loopback_opens_the_host_loopback_at_the_gateway() {
 }
 
 /// A host whose resolver listens on its own loopback (systemd-resolved's 127.0.0.53): the
-/// test's namespace (as in [`GATEWAY_PROBE`], plus a mount namespace) gets such a resolv.conf
+/// test's network (with a mount namespace of its own too) gets such a resolv.conf
 /// and a resolver on 127.0.0.53 that answers every A query with 192.0.2.77, and a program in
 /// `stockade run --net pasta` looks a name up.
 const LOOPBACK_RESOLVER: &str = r#"
-ip link add v0 type veth peer name v1 && ip link set v1 up &&
-ip addr add 198.51.100.2/24 dev v0 && ip link set v0 up && ip link set lo up &&
-ip route add default via 198.51.100.1 || { echo "no-test-network"; exit 0; }
 printf 'nameserver 127.0.0.53\noptions edns0\nsearch example.test\n' > resolv.conf
 mount --bind resolv.conf /etc/resolv.conf || { echo "no-test-network"; exit 0; }
 python3 -c '
@@ -277,29 +283,11 @@ except OSError as e:
 
 #[test]
 fn a_resolver_on_the_hosts_loopback_answers_through_pasta() {
-    if let Some(why) = pasta_unusable() {
-        return skip(&why);
-    }
-    if !have("unshare") || !have("ip") || !have("python3") {
-        return skip("unshare, ip and python3 make the test's network and resolver");
-    }
-    let dir = TempDir::new("resolver");
-    let out = std::process::Command::new("unshare")
-        .args(["-Urnm", "sh", "-c", LOOPBACK_RESOLVER])
-        .current_dir(dir.path())
-        .env("STOCKADE", stockade_bin())
-        .output()
-        .unwrap();
-    let said = stdout(&out);
-    if said.contains("no-test-network") {
-        return skip(&format!("cannot make the test's network: {}", stderr(&out)));
-    }
-    assert_status(&out, 0);
-    assert!(
-        said.contains("resolved: 192.0.2.77"),
-        "{said} {}",
-        stderr(&out)
-    );
+    let said = match in_test_network("-Urnm", LOOPBACK_RESOLVER, "") {
+        Ok(said) => said,
+        Err(why) => return skip(&why),
+    };
+    assert!(said.contains("resolved: 192.0.2.77"), "{said}");
     // The rest of the host's file is kept.
     assert!(
         said.contains("nameserver 169.254.1.1;options edns0;search example.test;"),

@@ -490,14 +490,7 @@ fn a_job_that_stops_itself_stops_stockade_for_a_caller_with_job_control() {
             WaitStatus::Exited(pid, 5),
             "{stop}"
         );
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "went-on\n", "{stop}");
+        assert_eq!(rest_of_stdout(&mut child), "went-on\n", "{stop}");
     }
 }
 
@@ -526,6 +519,11 @@ fn a_timeout_ends_a_stopped_job_at_its_deadline() {
         WaitStatus::Stopped(pid, nix::sys::signal::Signal::SIGTSTP)
     );
     assert_eq!(wait_stopped_or_ended(pid), WaitStatus::Exited(pid, 124));
+    assert_eq!(rest_of_stdout(&mut child), "", "the job went on");
+}
+
+/// What a child still writes to its piped stdout, until it closes it.
+fn rest_of_stdout(child: &mut std::process::Child) -> String {
     let mut out = String::new();
     child
         .stdout
@@ -533,7 +531,7 @@ fn a_timeout_ends_a_stopped_job_at_its_deadline() {
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
-    assert_eq!(out, "", "the job went on");
+    out
 }
 
 /// `stockade run -- yes | head -1` must end as `yes | head -1` does: yes killed by SIGPIPE
