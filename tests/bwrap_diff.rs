@@ -119,8 +119,12 @@ struct Case {
     /// the command.
     script: Option<&'static str>,
     stdin: Vec<u8>,
-    /// Descriptors the caller passes, each open on a file (read side) at a number.
-    fd_files: Vec<(i32, PathBuf)>,
+    /// Descriptors the caller passes, each open on a file at a number: for reading, or (when
+    /// the flag is set) for writing, created or truncated.
+    fd_files: Vec<(i32, PathBuf, bool)>,
+    /// Whether `BASE` goes before `args` (when there is a script): the real-world lines
+    /// bring their own.
+    base: bool,
     expect: Expect,
 }
 
@@ -132,6 +136,7 @@ fn case(name: &'static str, args: &[&str], script: &'static str) -> Case {
         script: Some(script),
         stdin: Vec::new(),
         fd_files: Vec::new(),
+        base: true,
         expect: Expect::Output {
             status: 0,
             warning: None,
@@ -154,7 +159,19 @@ impl Case {
     }
 
     fn fd(mut self, fd: i32, path: &Path) -> Case {
-        self.fd_files.push((fd, path.to_path_buf()));
+        self.fd_files.push((fd, path.to_path_buf(), false));
+        self
+    }
+
+    /// Descriptor `fd` open for writing on `path` (status descriptors such as `--info-fd`).
+    fn fd_out(mut self, fd: i32, path: &Path) -> Case {
+        self.fd_files.push((fd, path.to_path_buf(), true));
+        self
+    }
+
+    /// `args` is a whole command line's options, without `BASE`.
+    fn own_root(mut self) -> Case {
+        self.base = false;
         self
     }
 
@@ -186,7 +203,7 @@ impl Case {
 /// Runs one case through `bwrap`, from `cwd`.
 fn run(bwrap: &Path, c: &Case, cwd: &Path) -> Output {
     let mut cmd = Command::new(bwrap);
-    if c.script.is_some() {
+    if c.script.is_some() && c.base {
         cmd.args(BASE);
     }
     cmd.args(&c.args);
@@ -204,9 +221,13 @@ fn run(bwrap: &Path, c: &Case, cwd: &Path) -> Output {
     let files: Vec<(std::fs::File, i32)> = c
         .fd_files
         .iter()
-        .map(|(fd, path)| {
-            let file = std::fs::File::open(path).expect("opening the case's fd file");
-            (file, *fd)
+        .map(|(fd, path, write)| {
+            let file = if *write {
+                std::fs::File::create(path)
+            } else {
+                std::fs::File::open(path)
+            };
+            (file.expect("opening the case's fd file"), *fd)
         })
         .collect();
     // SAFETY: dup3 and dup2 only, between fork and exec.
@@ -1359,4 +1380,515 @@ fn bind_fd_binds_the_descriptors_own_directory() {
         assert!(stderr(&out).contains("bwrap: "), "{}", stderr(&out));
         assert_eq!(stdout(&out), "");
     }
+}
+
+// Real-world command lines: what programs that drive bubblewrap actually build, reconstructed
+// from their sources (cited per case) and adapted to a Debian host without their runtimes:
+// each line keeps its options and their order, with this machine's paths and a small fake
+// runtime where the original mounts a Flatpak one.
+
+/// One classic BPF instruction, in the layout `--seccomp` reads.
+fn bpf(code: u16, jt: u8, jf: u8, k: u32) -> Vec<u8> {
+    let mut v = code.to_ne_bytes().to_vec();
+    v.extend([jt, jf]);
+    v.extend(k.to_ne_bytes());
+    v
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_KILL: u32 = 0;
+const RET_TRAP: u32 = 0x0003_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+
+/// The shape of the program Flatpak's `setup_seccomp` exports (and gnome-desktop's copy of
+/// it): other architectures killed, a few syscalls failing with EPERM (here unshare, mount,
+/// pivot_root), and sockets of families above AF_NETLINK failing with EAFNOSUPPORT.
+fn flatpak_like_bpf() -> Vec<u8> {
+    [
+        bpf(0x20, 0, 0, 4), // ld arch
+        bpf(0x15, 1, 0, AUDIT_ARCH_X86_64),
+        bpf(0x06, 0, 0, RET_KILL),
+        bpf(0x20, 0, 0, 0),   // ld nr
+        bpf(0x15, 4, 0, 272), // unshare -> EPERM
+        bpf(0x15, 3, 0, 165), // mount -> EPERM
+        bpf(0x15, 2, 0, 155), // pivot_root -> EPERM
+        bpf(0x15, 2, 0, 41),  // socket -> family check
+        bpf(0x06, 0, 0, RET_ALLOW),
+        bpf(0x06, 0, 0, RET_ERRNO | libc::EPERM as u32),
+        bpf(0x20, 0, 0, 16), // ld args[0] (low half)
+        bpf(0x35, 0, 1, 17), // jge AF_NETLINK + 1
+        bpf(0x06, 0, 0, RET_ERRNO | libc::EAFNOSUPPORT as u32),
+        bpf(0x06, 0, 0, RET_ALLOW),
+    ]
+    .concat()
+}
+
+/// The shape of glycin's loader filter: an allowlist whose default action is SIGSYS (trap).
+/// The list is glycin's (x86_64 numbers, in its order); it has `exit` but not
+/// `exit_group` or `dup2`, so a shell can run builtins but dies of SIGSYS when it exits.
+fn glycin_like_bpf() -> Vec<u8> {
+    const ALLOWED: &[u32] = &[
+        21, 158, 12, 125, 126, 80, 229, 228, 56, 435, 3, 42, 85, 32, 213, 291, 233, 281, 232, 284,
+        290, 59, 60, 269, 221, 81, 72, 5, 138, 77, 202, 239, 79, 217, 108, 107, 104, 39, 110, 318,
+        186, 96, 102, 16, 28, 324, 319, 9, 10, 25, 11, 262, 2, 257, 22, 293, 155, 7, 271, 157, 17,
+        302, 0, 89, 267, 45, 47, 334, 13, 14, 15, 204, 24, 46, 44, 238, 273, 205, 218, 131, 289,
+        41, 4, 137, 332, 99, 283, 286, 234, 272, 61, 1,
+    ];
+    let n = ALLOWED.len();
+    let mut prog = vec![
+        bpf(0x20, 0, 0, 4),
+        bpf(0x15, 1, 0, AUDIT_ARCH_X86_64),
+        bpf(0x06, 0, 0, RET_KILL),
+        bpf(0x20, 0, 0, 0),
+    ];
+    for (i, nr) in ALLOWED.iter().enumerate() {
+        // Every match jumps over the rest of the list and the default, to the allow.
+        prog.push(bpf(0x15, (n - i) as u8, 0, *nr));
+    }
+    prog.push(bpf(0x06, 0, 0, RET_TRAP));
+    prog.push(bpf(0x06, 0, 0, RET_ALLOW));
+    prog.concat()
+}
+
+/// A fake Flatpak runtime and app: `files/` trees with `.ref` (locked by `--lock-file`), the
+/// runtime's `etc`, and the runtime's bin and lib links pointing at the host's /usr, which
+/// each line mounts at /run/host/usr (as Flatpak does for `--filesystem=host-os`).
+fn fake_flatpak(dir: &Path) -> (PathBuf, PathBuf) {
+    let runtime = dir.join("runtime");
+    let app = dir.join("app");
+    std::fs::create_dir_all(runtime.join("etc")).unwrap();
+    std::fs::create_dir_all(app.join("bin")).unwrap();
+    for f in [".ref", "etc/machine-id", "etc/passwd", "etc/group"] {
+        std::fs::write(runtime.join(f), "").unwrap();
+    }
+    std::fs::write(runtime.join("etc/os-release"), "ID=fake-runtime\n").unwrap();
+    std::fs::write(app.join(".ref"), "").unwrap();
+    for d in ["bin", "lib", "lib64", "sbin", "share"] {
+        std::os::unix::fs::symlink(format!("/run/host/usr/{d}"), runtime.join(d)).unwrap();
+    }
+    let hello = app.join("bin/hello");
+    std::fs::write(&hello, "#!/bin/sh\necho app runs from /app\n").unwrap();
+    std::fs::set_permissions(&hello, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (runtime, app)
+}
+
+/// bubblewrap's `--args` file: NUL-terminated words.
+fn args_file(path: &Path, words: &[&str]) {
+    let data: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.bytes().chain(std::iter::once(0)))
+        .collect();
+    std::fs::write(path, data).unwrap();
+}
+
+#[test]
+fn real_world_command_lines() {
+    if std::env::consts::ARCH != "x86_64" {
+        skip("the seccomp programs of these lines use x86_64 syscall numbers");
+        return;
+    }
+    let dir = TempDir::new("bwrap-diff-real");
+    let d =
+        |rest: &str| -> &'static str { Box::leak(format!("{}{rest}", dir.str()).into_boxed_str()) };
+    let uid = caller_uid();
+    let run_user: &'static str = Box::leak(format!("/run/user/{uid}").into_boxed_str());
+    let flatpak_bpf = dir.path().join("flatpak.bpf");
+    std::fs::write(&flatpak_bpf, flatpak_like_bpf()).unwrap();
+    let glycin_bpf = dir.path().join("glycin.bpf");
+    std::fs::write(&glycin_bpf, glycin_like_bpf()).unwrap();
+    // The caller's passwd and group lines, as the demos' `getent` calls make them.
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        format!("me:x:{uid}:{uid}::/home/me:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
+    )
+    .unwrap();
+    let group = dir.path().join("group");
+    std::fs::write(&group, format!("me:x:{uid}:\nnogroup:x:65534:\n")).unwrap();
+    let info = dir.path().join("flatpak-info");
+    std::fs::write(
+        &info,
+        "[Application]\nname=org.example.App\nruntime=runtime/org.example.Platform/x86_64/1\n",
+    )
+    .unwrap();
+    let (runtime, app) = fake_flatpak(dir.path());
+    let (runtime, app): (&'static str, &'static str) = (
+        Box::leak(runtime.to_str().unwrap().to_owned().into_boxed_str()),
+        Box::leak(app.to_str().unwrap().to_owned().into_boxed_str()),
+    );
+    // The thumbnailer's private output directory (bound at /tmp) and its input file.
+    std::fs::create_dir(dir.path().join("thumb-out")).unwrap();
+    std::fs::write(dir.path().join("picture.png"), "not really a PNG\n").unwrap();
+    // The app's data directory, as ~/.var/app/ID, with a cache bound again to be remounted.
+    let app_data = d("/var-app/org.example.App");
+    std::fs::create_dir_all(format!("{app_data}/cache")).unwrap();
+    std::fs::create_dir_all(format!("{app_data}/data")).unwrap();
+    let app_cache = d("/var-app/org.example.App/cache");
+    // The D-Bus proxy's socket directory, shared with the caller.
+    std::fs::create_dir(dir.path().join("proxy-sockets")).unwrap();
+    let sockets = d("/proxy-sockets");
+
+    let flatpak_info_link: &'static str =
+        Box::leak(format!("{run_user}/flatpak-info").into_boxed_str());
+    // `flatpak run`: most of the line goes through `--args` (flatpak_bwrap_bundle_args).
+    let flatpak_args = dir.path().join("flatpak-run.args");
+    args_file(
+        &flatpak_args,
+        &[
+            "--ro-bind",
+            runtime,
+            "/usr",
+            "--lock-file",
+            "/usr/.ref",
+            "--ro-bind",
+            app,
+            "/app",
+            "--lock-file",
+            "/app/.ref",
+            "--ro-bind",
+            "/usr",
+            "/run/host/usr",
+            // flatpak_run_setup_base_argv
+            "--proc",
+            "/proc",
+            "--unshare-pid",
+            "--dir",
+            "/tmp",
+            "--dir",
+            "/var/tmp",
+            "--dir",
+            "/run/host",
+            "--perms",
+            "0700",
+            "--dir",
+            run_user,
+            "--setenv",
+            "XDG_RUNTIME_DIR",
+            run_user,
+            "--symlink",
+            "../run",
+            "/var/run",
+            "--ro-bind",
+            "/sys/block",
+            "/sys/block",
+            "--ro-bind",
+            "/sys/bus",
+            "/sys/bus",
+            "--ro-bind",
+            "/sys/class",
+            "/sys/class",
+            "--ro-bind",
+            "/sys/dev",
+            "/sys/dev",
+            "--ro-bind",
+            "/sys/devices",
+            "/sys/devices",
+            "--ro-bind-try",
+            "/proc/self/ns/user",
+            "/run/.userns",
+            "--symlink",
+            "/etc/timezone",
+            "/var/db/zoneinfo",
+            "--die-with-parent",
+            "--ro-bind-data",
+            "5",
+            "/etc/passwd",
+            "--ro-bind-data",
+            "6",
+            "/etc/group",
+            // The runtime's /usr links and its /etc, entry by entry.
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "/usr/etc/os-release",
+            "/etc/os-release",
+            // flatpak_run_add_environment_args without devices or network
+            "--dev",
+            "/dev",
+            "--unshare-ipc",
+            "--unshare-net",
+            // flatpak_run_add_app_info_args: a file (survives the namespace) under a bind
+            "--perms",
+            "0600",
+            "--file",
+            "7",
+            "/.flatpak-info",
+            "--ro-bind-data",
+            "8",
+            "/.flatpak-info",
+            "--symlink",
+            "../../../.flatpak-info",
+            flatpak_info_link,
+            "--setenv",
+            "container",
+            "flatpak",
+            // the app's data directory, and a read-only export inside it
+            "--bind",
+            app_data,
+            app_data,
+            "--bind",
+            app_cache,
+            app_cache,
+            "--remount-ro",
+            app_cache,
+            "--chdir",
+            app_data,
+            "--setenv",
+            "PATH",
+            "/app/bin:/usr/bin",
+            "--seccomp",
+            "9",
+        ],
+    );
+    // The D-Bus proxy's sandbox (flatpak-run-dbus.c, start_dbus_proxy): host /usr, the
+    // socket directory, .flatpak-info as a file, all through --args, then `--`.
+    let proxy_args = dir.path().join("proxy.args");
+    args_file(
+        &proxy_args,
+        &[
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--ro-bind-try",
+            "/etc/ld.so.cache",
+            "/etc/ld.so.cache",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--die-with-parent",
+            "--unshare-all",
+            "--bind",
+            sockets,
+            sockets,
+            "--perms",
+            "0600",
+            "--file",
+            "4",
+            "/.flatpak-info",
+        ],
+    );
+    let info_out = dir.path().join("flatpak-run.info");
+
+    compare(vec![
+        // gnome-desktop, libgnome-desktop/gnome-desktop-thumbnail-script.c (add_bwrap and
+        // setup_seccomp): the thumbnailer reads its input and writes its PNG into the bound
+        // output directory; the exported filter denies unshare and odd socket families.
+        case(
+            "gnome-desktop thumbnailer",
+            &[
+                "--ro-bind", "/usr", "/usr",
+                "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+                "--symlink", "/usr//bin", "/bin", "--symlink", "/usr//lib64", "/lib64",
+                "--symlink", "/usr//lib", "/lib", "--symlink", "/usr//sbin", "/sbin",
+                "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
+                "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+                "--proc", "/proc", "--dev", "/dev", "--chdir", "/",
+                "--setenv", "GIO_USE_VFS", "local",
+                "--unshare-all", "--die-with-parent",
+                "--bind", d("/thumb-out"), "/tmp",
+                "--ro-bind", d("/picture.png"), "/tmp/gnome-desktop-file-to-thumbnail.png",
+                "--seccomp", "3",
+            ],
+            "cat /tmp/gnome-desktop-file-to-thumbnail.png > /tmp/gnome-desktop-thumbnailer.png; \
+             ls -l /tmp | tail -n +2 | cut -d' ' -f1,5,9; pwd; echo $GIO_USE_VFS; \
+             for n in user mnt pid net ipc uts cgroup; do ns $n; done; mounts; \
+             unshare -U true 2>&1; echo unshare $?; \
+             perl -e 'socket(S, 17, 3, 0) or print \"AF_PACKET: $!\\n\"; \
+                      socket(S, 1, 1, 0) and print \"AF_UNIX: ok\\n\"'; \
+             grep -E '^(NoNewPrivs|Seccomp)' /proc/self/status",
+        )
+        .own_root()
+        .fd(3, &flatpak_bpf),
+        // glycin, glycin/src/sandbox.rs (bwrap_args, seccomp_filter): no /proc, a cleared
+        // environment, scratch HOME and XDG_RUNTIME_DIR, absolute /lib links and an
+        // allowlist that traps: the loader (here builtins only) dies of SIGSYS at exit.
+        case(
+            "glycin loader",
+            &[
+                "--unshare-all", "--clearenv", "--die-with-parent", "--chdir", "/",
+                "--ro-bind", "/usr", "/usr", "--dev", "/dev",
+                "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+                "--tmpfs", "/tmp-home", "--setenv", "HOME", "/tmp-home",
+                "--tmpfs", "/tmp-run", "--setenv", "XDG_RUNTIME_DIR", "/tmp-run",
+                "--ro-bind-try", "/etc/fonts", "/etc/fonts",
+                "--ro-bind-try", "/var/cache/fontconfig", "/var/cache/fontconfig",
+                "--symlink", "/usr/lib", "/lib", "--symlink", "/usr/lib64", "/lib64",
+                "--seccomp", "3",
+            ],
+            "export -p; [ -d /tmp-home ] && echo home is a directory; \
+             [ -e /proc/self ] || echo no proc; [ -e /etc/fonts ] || echo no fonts; \
+             [ -L /lib ] && echo lib is a link; [ -c /dev/null ] && echo dev null; \
+             [ -w /tmp-run ] && echo runtime dir writable; [ -w /usr ] || echo usr read-only",
+        )
+        .own_root()
+        .fd(3, &glycin_bpf)
+        .exits(128 + libc::SIGSYS),
+        // bubblewrap, demos/bubblewrap-shell.sh: the host's /usr, passwd and group from
+        // descriptors, a runtime directory, a pid namespace.
+        case(
+            "bubblewrap demo shell",
+            &[
+                "--ro-bind", "/usr", "/usr", "--dir", "/tmp", "--proc", "/proc",
+                "--dev", "/dev",
+                "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf",
+                "--file", "11", "/etc/passwd", "--file", "12", "/etc/group",
+                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                "--chdir", "/", "--unshare-pid", "--dir", run_user,
+                "--setenv", "XDG_RUNTIME_DIR", run_user,
+            ],
+            "id -un; id -gn; cat /etc/passwd; echo $$ $XDG_RUNTIME_DIR; pwd; \
+             stat -c '%n %a' /etc /etc/passwd /etc/group /tmp /run/user \"$XDG_RUNTIME_DIR\"; \
+             touch /tmp/x && echo tmp writable; ns pid; ns net; mounts",
+        )
+        .own_root()
+        .fd(11, &passwd)
+        .fd(12, &group),
+        // bubblewrap, demos/flatpak-run.sh: a runtime at /usr and an app at /app, both
+        // locked; /etc from the runtime; passwd and group as --bind-data over the runtime's
+        // files; flatpak-info from a descriptor; sysfs parts; the seccomp program.
+        case(
+            "bubblewrap demo flatpak-run",
+            &[
+                "--ro-bind", runtime, "/usr", "--lock-file", "/usr/.ref",
+                "--ro-bind", app, "/app", "--lock-file", "/app/.ref",
+                "--ro-bind", "/usr", "/run/host/usr",
+                "--dev", "/dev", "--proc", "/proc", "--dir", "/tmp",
+                "--symlink", "/tmp", "/var/tmp", "--symlink", "/run", "/var/run",
+                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                "--symlink", "usr/etc", "/etc", "--dir", run_user,
+                "--ro-bind", "/etc/machine-id", "/usr/etc/machine-id",
+                "--ro-bind", "/etc/resolv.conf", "/run/host/monitor/resolv.conf",
+                "--ro-bind", "/sys/block", "/sys/block", "--ro-bind", "/sys/bus", "/sys/bus",
+                "--ro-bind", "/sys/class", "/sys/class", "--ro-bind", "/sys/dev", "/sys/dev",
+                "--ro-bind", "/sys/devices", "/sys/devices",
+                "--bind", app_data, app_data,
+                "--unshare-pid",
+                "--setenv", "XDG_RUNTIME_DIR", run_user,
+                "--setenv", "PATH", "/app/bin:/usr/bin",
+                "--setenv", "XDG_DATA_DIRS", "/app/share:/usr/share",
+                "--setenv", "SHELL", "/bin/sh",
+                "--file", "10", flatpak_info_link,
+                "--bind-data", "11", "/usr/etc/passwd", "--bind-data", "12", "/usr/etc/group",
+                "--seccomp", "13",
+            ],
+            "hello; id -un; cat /etc/os-release; wc -c < /etc/machine-id; \
+             cut -d' ' -f2- /proc/locks | tr -s ' ' | sort; \
+             echo x > \"$XDG_RUNTIME_DIR/x\" && echo runtime dir writable; \
+             echo x > /etc/passwd && echo passwd writable; ls /sys | tr '\\n' ' '; echo; \
+             unshare -U true 2>&1; echo unshare $?; \
+             grep -E '^(NoNewPrivs|Seccomp)' /proc/self/status; mounts",
+        )
+        .own_root()
+        .fd(10, &info)
+        .fd(11, &passwd)
+        .fd(12, &group)
+        .fd(13, &flatpak_bpf),
+        // flatpak, common/flatpak-run.c (flatpak_run_app, flatpak_run_setup_base_argv,
+        // flatpak_run_add_app_info_args) and common/flatpak-bwrap.c (bundle_args, sync fd):
+        // the line in an --args file, --info-fd and --sync-fd outside it. /run/.userns is
+        // only checked to exist: which namespace it names is a listed difference.
+        case(
+            "flatpak run",
+            &["--args", "3", "--info-fd", "14", "--sync-fd", "15", "--"],
+            "hello; id -un; pwd; echo $container; cat /etc/os-release; \
+             stat -c '%n %a' /.flatpak-info \"$XDG_RUNTIME_DIR\"; \
+             readlink \"$XDG_RUNTIME_DIR/flatpak-info\" /var/run /var/db/zoneinfo; \
+             head -n 2 \"$XDG_RUNTIME_DIR/flatpak-info\"; [ -e /run/.userns ] && echo userns bound; \
+             touch cache/y 2>&1 || echo cache read-only; touch data/y && echo data writable; \
+             cut -d' ' -f2- /proc/locks | tr -s ' ' | sort; \
+             unshare -U true 2>&1; echo unshare $?; \
+             for n in user mnt pid net ipc uts cgroup; do ns $n; done; mounts",
+        )
+            .own_root()
+            .fd(3, &flatpak_args)
+            .fd(5, &passwd)
+            .fd(6, &group)
+            .fd(7, &info)
+            .fd(8, &info)
+            .fd(9, &flatpak_bpf)
+            .fd(15, &info)
+            .fd_out(14, &info_out),
+        // flatpak, common/flatpak-run-dbus.c (start_dbus_proxy): the proxy's sandbox, all
+        // options in --args and `--` before the command.
+        case(
+            "flatpak xdg-dbus-proxy sandbox",
+            &["--args", "3", "--"],
+            Box::leak(
+                format!(
+                    "stat -c '%n %a %s' /.flatpak-info; head -n 1 /.flatpak-info; \
+                     touch {sockets}/bus && echo socket dir writable; ls /; \
+                     [ -e /proc/self ] || echo no proc; echo $$; \
+                     readlink /bin /lib64; echo ${{container-unset}}"
+                )
+                .into_boxed_str(),
+            ),
+        )
+            .own_root()
+            .fd(3, &proxy_args)
+            .fd(4, &info),
+        // WebKitGTK, Source/WebKit/UIProcess/Launcher/glib/BubblewrapLauncher.cpp
+        // (bubblewrapSpawn): host /etc, many --ro-bind-try of library directories (some
+        // absent, /lib and /lib64 links on merged-/usr hosts), TMPDIR unset.
+        case(
+            "WebKitGTK web process",
+            &[
+                "--die-with-parent", "--unshare-pid", "--unshare-uts",
+                "--ro-bind", "/etc", "/etc", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", "--setenv", "TMPDIR", "/var/tmp/caller",
+                "--unsetenv", "TMPDIR",
+                "--dir", "/run", "--symlink", "../run", "/var/run",
+                "--symlink", "../tmp", "/var/tmp",
+                "--ro-bind", "/sys/block", "/sys/block", "--ro-bind", "/sys/bus", "/sys/bus",
+                "--ro-bind", "/sys/class", "/sys/class", "--ro-bind", "/sys/dev", "/sys/dev",
+                "--ro-bind", "/sys/devices", "/sys/devices",
+                "--ro-bind-try", "/usr/share", "/usr/share",
+                "--ro-bind-try", "/usr/local/share", "/usr/local/share",
+                "--ro-bind-try", "/lib", "/lib", "--ro-bind-try", "/usr/lib", "/usr/lib",
+                "--ro-bind-try", "/usr/local/lib", "/usr/local/lib",
+                "--ro-bind-try", "/lib64", "/lib64", "--ro-bind-try", "/usr/lib64", "/usr/lib64",
+                "--ro-bind-try", "/usr/local/lib64", "/usr/local/lib64",
+                "--ro-bind-try", "/usr/bin", "/usr/bin",
+                "--symlink", "usr/bin", "/bin",
+            ],
+            "echo ${TMPDIR-unset}; readlink /var/run /var/tmp; [ -L /lib ] || echo lib bound as a directory; \
+             ls -d /usr/* | tr '\\n' ' '; echo; hostname >/dev/null && ns uts; ns pid; ns net; echo $$",
+        )
+        .own_root(),
+    ]);
+    // Both thumbnailers left their PNG in the caller's directory, and the flatpak line's
+    // info descriptor got bubblewrap's JSON.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("thumb-out/gnome-desktop-thumbnailer.png"))
+            .unwrap(),
+        "not really a PNG\n"
+    );
+    let info_json = std::fs::read_to_string(&info_out).unwrap();
+    assert!(info_json.contains("\"child-pid\""), "{info_json}");
+}
+
+fn caller_uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
 }
