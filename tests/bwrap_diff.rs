@@ -1892,3 +1892,58 @@ fn caller_uid() -> u32 {
     // SAFETY: getuid cannot fail and touches no memory.
     unsafe { libc::getuid() }
 }
+
+/// Joining a running instance, as flatpak (common/flatpak-run.c, the `parent_pid` branch of
+/// flatpak_run_app) and Steam's pressure-vessel (pressure-vessel/wrap.c) do: `--userns` from
+/// the instance's /run/.userns (bound there from /proc/self/ns/user by
+/// flatpak_run_setup_base_argv), `--userns2` from /proc/PID/ns/user only when that is another
+/// namespace (open_namespace_fd_if_needed), `--pidns` from /proc/PID/ns/pid. Which namespace
+/// /run/.userns names differs (see README); what the joined command sees must not.
+#[test]
+fn joining_an_instance_like_flatpak_parent_pid() {
+    require_ordinary_user();
+    if !have_debian_bwrap() {
+        return;
+    }
+    const SCRIPT: &str = r#"
+b=$0; dir=$1
+root="--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev"
+"$b" $root --unshare-pid --die-with-parent --ro-bind-try /proc/self/ns/user /run/.userns \
+    --info-fd 5 -- sleep 30 5>"$dir/info" >/dev/null 2>&1 &
+i=0
+# child-pid is reported before the sandbox's mounts are made: wait for the bound file too.
+until pid=$(sed -n 's/.*"child-pid": \([0-9]*\).*/\1/p' "$dir/info") && [ -n "$pid" ] &&
+    [ -e "/proc/$pid/root/run/.userns" ]; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "no instance"; kill $!; exit 1; }; sleep 0.1
+done
+exec 6<"/proc/$pid/root/run/.userns" 8<"/proc/$pid/ns/pid"
+userns2=""
+if [ "$(stat -L -c %i "/proc/$pid/root/run/.userns")" != "$(stat -L -c %i "/proc/$pid/ns/user")" ]; then
+    exec 7<"/proc/$pid/ns/user"; userns2="--userns2 7"
+fi
+want=$(stat -L -c %i "/proc/$pid/ns/user")
+"$b" --userns 6 $userns2 --pidns 8 $root -- sh -c '
+    id -u; [ "$(stat -L -c %i /proc/self/ns/user)" = "$1" ] && echo in the instance user namespace
+    set -- /proc/[0-9]*; echo "$# processes"' sh "$want"
+echo "status $?"
+kill $!; wait
+"#;
+    let run = |bwrap: &Path| {
+        let dir = TempDir::new("bwrap-diff-join");
+        Command::new("sh")
+            .args(["-c", SCRIPT])
+            .arg(bwrap)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let theirs = run(Path::new(DEBIAN_BWRAP));
+    let mine = run(&ours());
+    assert!(
+        stdout(&theirs).contains("in the instance user namespace\n"),
+        "{}{}",
+        stdout(&theirs),
+        stderr(&theirs)
+    );
+    assert_eq!(stdout(&theirs), stdout(&mine), "ours: {}", stderr(&mine));
+}
