@@ -174,18 +174,29 @@ const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The plan with a resolv.conf the sandbox can use, when the one it binds names a resolver on
 /// the host's loopback (systemd-resolved's 127.0.0.53, a local dnsmasq or unbound): the
 /// sandbox's loopback is its own, so every lookup would fail. None when nothing needs to change
-/// (no pasta, no resolv.conf bound, or a first nameserver pasta reaches as it is).
+/// (no pasta, no resolv.conf bound, or a first nameserver pasta reaches as it is), and when the
+/// file could not be written there: under a bind of the host's /etc (or /), which is the
+/// host's directory, read-only.
 pub fn with_reachable_resolver(plan: &Plan) -> Option<Plan> {
     if !matches!(plan.net, NetMode::Pasta { .. }) {
         return None;
     }
-    let index = plan
-        .fs
-        .iter()
-        .rposition(|op| op.dest() == std::path::Path::new(RESOLV_CONF))?;
+    let resolv_conf = std::path::Path::new(RESOLV_CONF);
+    let index = plan.fs.iter().rposition(|op| op.dest() == resolv_conf)?;
     let (FsOp::Bind { src, .. } | FsOp::Copy { src, .. }) = &plan.fs[index] else {
         return None;
     };
+    let parent_is_the_hosts = plan.fs[..index].iter().any(|op| {
+        matches!(
+            op,
+            FsOp::Bind { .. } | FsOp::BindFd { .. } | FsOp::Overlay { .. }
+        ) && resolv_conf
+            .parent()
+            .is_some_and(|etc| etc.starts_with(op.dest()))
+    });
+    if parent_is_the_hosts {
+        return None;
+    }
     let contents = reachable_resolv_conf(&std::fs::read_to_string(src).ok()?)?;
     let mut plan = plan.clone();
     plan.fs[index] = FsOp::File {
@@ -394,6 +405,50 @@ fn starter_main(program: &CString, mut args: Vec<String>, pid_r: OwnedFd, ready_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bound_resolv_conf_is_replaced_only_where_a_file_can_be_written() {
+        let dir = std::env::temp_dir().join(format!("stockade-resolv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = dir.join("resolv.conf");
+        std::fs::write(&host, "nameserver 127.0.0.53\n").unwrap();
+        let bind = |src: &std::path::Path, dest: &str| FsOp::Bind {
+            src: src.into(),
+            dest: dest.into(),
+            mode: crate::plan::BindMode::ReadOnly,
+            optional: true,
+        };
+        let pasta = NetMode::Pasta {
+            publish: Vec::new(),
+            host_loopback: false,
+        };
+        let plan = |net: NetMode, fs: Vec<FsOp>| Plan {
+            net,
+            fs,
+            ..Plan::default()
+        };
+        let usual = plan(pasta.clone(), vec![bind(&host, "/etc/resolv.conf")]);
+        let changed = with_reachable_resolver(&usual).unwrap();
+        assert_eq!(
+            changed.fs,
+            vec![FsOp::File {
+                dest: "/etc/resolv.conf".into(),
+                contents: b"nameserver 169.254.1.1\n".to_vec(),
+                mode: Some(0o644),
+            }]
+        );
+        let under_hosts_etc = plan(
+            pasta,
+            vec![
+                bind(std::path::Path::new("/etc"), "/etc"),
+                bind(&host, "/etc/resolv.conf"),
+            ],
+        );
+        assert_eq!(with_reachable_resolver(&under_hosts_etc), None);
+        let no_pasta = plan(NetMode::None, vec![bind(&host, "/etc/resolv.conf")]);
+        assert_eq!(with_reachable_resolver(&no_pasta), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_loopback_resolver_is_reached_through_pastas_forward_address() {
