@@ -211,6 +211,11 @@ pub enum NetMode {
         /// stockade turns off unless asked: services that listen only on the host's 127.0.0.1
         /// trust whoever can connect).
         host_loopback: bool,
+        /// Whether pasta answers DNS at its forward address for the host's resolver: set at
+        /// launch, when the sandbox's resolv.conf is made to name that address (the host's
+        /// names a resolver on the host's loopback). Off otherwise: this pasta (2023) then
+        /// stops passing on queries to an ordinary resolver.
+        forward_dns: bool,
     },
 }
 

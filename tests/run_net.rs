@@ -171,8 +171,12 @@ ip route add default via 198.51.100.1 || { echo "no-test-network"; exit 0; }
 "#;
 
 /// Runs `script` after [`TEST_UPLINK`] in a namespace of the test's own (`unshare` with
-/// `unshare_flags`), with $STOCKADE and $EXTRA set; its output, or why it cannot run here.
-fn in_test_network(unshare_flags: &str, script: &str, extra: &str) -> Result<String, String> {
+/// `unshare_flags`), with $STOCKADE and `env` set; its output, or why it cannot run here.
+fn in_test_network(
+    unshare_flags: &str,
+    script: &str,
+    env: &[(&str, &str)],
+) -> Result<String, String> {
     if let Some(why) = pasta_unusable() {
         return Err(why);
     }
@@ -184,7 +188,7 @@ fn in_test_network(unshare_flags: &str, script: &str, extra: &str) -> Result<Str
         .args([unshare_flags, "sh", "-c", &format!("{TEST_UPLINK}{script}")])
         .current_dir(dir.path())
         .env("STOCKADE", stockade_bin())
-        .env("EXTRA", extra)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let said = stdout(&out);
@@ -222,7 +226,7 @@ grep listener: listener.out
 "#;
 
 fn probe_gateway(extra: &str) -> Result<String, String> {
-    in_test_network("-Urn", GATEWAY_PROBE, extra)
+    in_test_network("-Urn", GATEWAY_PROBE, &[("EXTRA", extra)])
 }
 
 /// pasta maps the gateway address to the host's loopback unless told not to: stockade tells
@@ -249,16 +253,18 @@ fn host_loopback_opens_the_host_loopback_at_the_gateway() {
     assert!(said.contains("listener: connected"), "{said}");
 }
 
-/// A host whose resolver listens on its own loopback (systemd-resolved's 127.0.0.53): the
-/// test's network (with a mount namespace of its own too) gets such a resolv.conf
-/// and a resolver on 127.0.0.53 that answers every A query with 192.0.2.77, and a program in
-/// `stockade run --net pasta` looks a name up.
-const LOOPBACK_RESOLVER: &str = r#"
-printf 'nameserver 127.0.0.53\noptions edns0\nsearch example.test\n' > resolv.conf
+/// The test's network (with a mount namespace of its own too) gets a resolv.conf naming
+/// $RESOLVER, and a resolver there that answers every A query with 192.0.2.77 (an address
+/// other than loopback is added to the veth's far end, which makes it this namespace's own);
+/// a program in `stockade run --net pasta` looks a name up.
+const RESOLVER_PROBE: &str = r#"
+case "$RESOLVER" in 127.*) ;; *) ip addr add "$RESOLVER/32" dev v1 ;; esac
+printf 'nameserver %s\noptions edns0\nsearch example.test\n' "$RESOLVER" > resolv.conf
 mount --bind resolv.conf /etc/resolv.conf || { echo "no-test-network"; exit 0; }
 python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.53", 53)); s.settimeout(8)
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(8)
+s.bind((os.environ["RESOLVER"], 53))
 print("listening", flush=True)
 try:
     while True:
@@ -281,9 +287,10 @@ except OSError as e:
 '
 "#;
 
+/// A host whose resolver listens on its own loopback (systemd-resolved's 127.0.0.53).
 #[test]
 fn a_resolver_on_the_hosts_loopback_answers_through_pasta() {
-    let said = match in_test_network("-Urnm", LOOPBACK_RESOLVER, "") {
+    let said = match in_test_network("-Urnm", RESOLVER_PROBE, &[("RESOLVER", "127.0.0.53")]) {
         Ok(said) => said,
         Err(why) => return skip(&why),
     };
@@ -291,6 +298,22 @@ fn a_resolver_on_the_hosts_loopback_answers_through_pasta() {
     // The rest of the host's file is kept.
     assert!(
         said.contains("nameserver 169.254.1.1;options edns0;search example.test;"),
+        "{said}"
+    );
+}
+
+/// An ordinary resolver, off the host's loopback: the sandbox gets the host's file as it is,
+/// and pasta passes its queries on. Debian 12's pasta stopped doing that when also asked to
+/// forward DNS from its own address, which stockade did for every launch for a while.
+#[test]
+fn an_ordinary_resolver_answers_through_pasta() {
+    let said = match in_test_network("-Urnm", RESOLVER_PROBE, &[("RESOLVER", "198.51.100.53")]) {
+        Ok(said) => said,
+        Err(why) => return skip(&why),
+    };
+    assert!(said.contains("resolved: 192.0.2.77"), "{said}");
+    assert!(
+        said.contains("nameserver 198.51.100.53;options edns0;search example.test;"),
         "{said}"
     );
 }

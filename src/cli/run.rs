@@ -491,6 +491,7 @@ fn apply_network(args: &RunArgs, plan: &mut Plan) -> Result<()> {
             plan.net = NetMode::Pasta {
                 publish: Vec::new(),
                 host_loopback: false,
+                forward_dns: false,
             }
         }
         _ => {}

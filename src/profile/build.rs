@@ -125,6 +125,7 @@ fn apply_scalars(profile: &ProfileFile, vars: &Vars, plan: &mut Plan) -> Result<
         Net::Pasta => NetMode::Pasta {
             publish: Vec::new(),
             host_loopback: false,
+            forward_dns: false,
         },
     };
     plan.namespaces.net = plan.net != NetMode::Host;

@@ -149,9 +149,11 @@ pub fn launch(plan: &Plan) -> Result<i32> {
         NetMode::Pasta {
             publish,
             host_loopback,
+            forward_dns,
         } => Some(pasta::Starter::fork(
             publish,
             *host_loopback,
+            *forward_dns,
             plan.process.verbose,
         )?),
         _ => None,

@@ -133,7 +133,12 @@ fn is_executable(path: &std::path::Path) -> bool {
 }
 
 /// pasta's arguments, except the target namespaces (known only once the child exists).
-fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<String> {
+fn arguments(
+    publish: &[Publish],
+    host_loopback: bool,
+    forward_dns: bool,
+    ready_fd: i32,
+) -> Vec<String> {
     let mut args: Vec<String> = ["--config-net", "--quiet", "--foreground"]
         .map(String::from)
         .to_vec();
@@ -154,7 +159,9 @@ fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<Str
         }
     }
     args.extend(["-T", "none", "-U", "none"].map(String::from));
-    args.extend(["--dns-forward".into(), DNS_FORWARD.into()]);
+    if forward_dns {
+        args.extend(["--dns-forward".into(), DNS_FORWARD.into()]);
+    }
     // pasta's default also turns connections to the gateway address into connections to the
     // host's loopback: every service that listens only there (databases, dev servers, CUPS,
     // debuggers), which trusts whoever can connect, would be the sandbox's to use.
@@ -166,7 +173,9 @@ fn arguments(publish: &[Publish], host_loopback: bool, ready_fd: i32) -> Vec<Str
 
 /// Where the sandbox finds the host's resolver when the host's resolv.conf names one on the
 /// host's loopback: pasta answers DNS queries sent here by asking that resolver. Link-local,
-/// so no real server is hidden by it (podman's pasta setup uses the same address).
+/// so no real server is hidden by it (podman's pasta setup uses the same address). Asked for
+/// only then: with it, Debian 12's pasta no longer passes on queries sent to an ordinary
+/// resolver (they time out).
 const DNS_FORWARD: &str = "169.254.1.1";
 
 const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -204,6 +213,9 @@ pub fn with_reachable_resolver(plan: &Plan) -> Option<Plan> {
         contents: contents.into_bytes(),
         mode: Some(0o644),
     };
+    if let NetMode::Pasta { forward_dns, .. } = &mut plan.net {
+        *forward_dns = true;
+    }
     Some(plan)
 }
 
@@ -255,7 +267,12 @@ pub struct Running {
 
 impl Starter {
     /// Forks the starter. It waits for the sandbox's pid, then execs pasta.
-    pub fn fork(publish: &[String], host_loopback: bool, verbose: bool) -> Result<Starter> {
+    pub fn fork(
+        publish: &[String],
+        host_loopback: bool,
+        forward_dns: bool,
+        verbose: bool,
+    ) -> Result<Starter> {
         let program =
             CString::new(find()?.into_os_string().into_encoded_bytes()).context("pasta path")?;
         check_tun()?;
@@ -266,7 +283,7 @@ impl Starter {
         let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
         let (pid_r, pid_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
         let (ready_r, ready_w) = nix::unistd::pipe2(cloexec).context("pipe for pasta")?;
-        let base = arguments(&publish, host_loopback, ready_w.as_raw_fd());
+        let base = arguments(&publish, host_loopback, forward_dns, ready_w.as_raw_fd());
         let diagnostics = match verbose {
             true => None,
             false => Some(memory_file()?),
@@ -421,6 +438,7 @@ mod tests {
         let pasta = NetMode::Pasta {
             publish: Vec::new(),
             host_loopback: false,
+            forward_dns: false,
         };
         let plan = |net: NetMode, fs: Vec<FsOp>| Plan {
             net,
@@ -437,6 +455,13 @@ mod tests {
                 mode: Some(0o644),
             }]
         );
+        assert!(matches!(
+            changed.net,
+            NetMode::Pasta {
+                forward_dns: true,
+                ..
+            }
+        ));
         let under_hosts_etc = plan(
             pasta,
             vec![
@@ -503,14 +528,16 @@ mod tests {
 
     #[test]
     fn only_published_ports_are_forwarded() {
-        let args = arguments(&[parse_publish("127.0.0.1:8080:80").unwrap()], false, 9).join(" ");
+        let publish = [parse_publish("127.0.0.1:8080:80").unwrap()];
+        let args = arguments(&publish, false, false, 9).join(" ");
         assert!(args.contains("-t 127.0.0.1/8080:80"), "{args}");
         assert!(args.contains("-u none"), "{args}");
         assert!(args.contains("-T none -U none"), "{args}");
         assert!(args.contains("--pid /proc/self/fd/9"), "{args}");
         assert!(args.contains("--no-map-gw"), "{args}");
-        assert!(args.contains("--dns-forward 169.254.1.1"), "{args}");
-        let args = arguments(&[], true, 9).join(" ");
+        assert!(!args.contains("--dns-forward"), "{args}");
+        let args = arguments(&[], true, true, 9).join(" ");
         assert!(!args.contains("--no-map-gw"), "{args}");
+        assert!(args.contains("--dns-forward 169.254.1.1"), "{args}");
     }
 }
